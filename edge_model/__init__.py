@@ -1,0 +1,1 @@
+"""Offline training of moodcast's emotion model (needs the `train` extra: keras + a backend)."""
