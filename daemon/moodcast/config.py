@@ -8,6 +8,7 @@ as `config.toml: [mqtt] port: expected integer 1–65535, got "abc"` (exit code 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import sys
 import types
@@ -114,6 +115,11 @@ class LoggingConfig:
 
 
 @dataclass
+class StateConfig:
+    dir: str = _opt("", doc="token and API caches; empty = $STATE_DIRECTORY (systemd) or ~/.local/state/moodcast")
+
+
+@dataclass
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -121,11 +127,22 @@ class Config:
     mood: MoodConfig = field(default_factory=MoodConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     source_path: str = field(default="config.toml", metadata={"internal": True})
 
     @property
     def device_id(self) -> str:
         return sanitise_id(self.mqtt.device_id or socket.gethostname())
+
+
+    @property
+    def state_dir(self) -> Path:
+        if self.state.dir:
+            return Path(self.state.dir).expanduser()
+        if os.environ.get("STATE_DIRECTORY"):  # may list several, colon-separated
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        return Path(base) / "moodcast"
 
 
 def sanitise_id(text: str) -> str:
