@@ -1,0 +1,300 @@
+"""Frame sources behind one interface, and the supervisor that paces, retries and pauses them.
+
+Live cameras (OpenCV device or GStreamer pipeline, picamera2) are read by a thread that keeps
+only the newest frame: the analysis loop never sees stale buffered frames and never blocks
+inside a driver call, so a stalled camera is noticed (and the systemd watchdog can fire) while
+SIGTERM and commands are still handled. Replays are read in step with the loop and carry
+virtual timestamps, so a replay analyses the same frames whether paced in real time or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from moodcast.config import CameraConfig
+
+log = logging.getLogger("moodcast.camera")
+cv2.setLogLevel(2)  # errors only: OpenCV's own open/read warnings duplicate ours, less clearly
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class SourceError(Exception):
+    """The source failed; `fatal` errors (a replay file that cannot be read) are not retried."""
+
+    def __init__(self, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.fatal = fatal
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR, as OpenCV delivers it
+    timestamp: float  # seconds; monotonic for live cameras, virtual (from 0) for replays
+    index: int
+
+
+@dataclass
+class Tick:
+    """Yielded instead of a frame so the loop stays alive while there is nothing to analyse."""
+
+    reason: str  # "paused" | "retrying" | "stalled"
+
+
+class OpenCVCamera:
+    """A V4L2 device (index or /dev/videoN) or a GStreamer pipeline ending in appsink."""
+
+    def __init__(self, target: int | str, api: int, width: int, height: int, name: str):
+        self.target, self.api, self.width, self.height, self.name = target, api, width, height, name
+        self.cap: cv2.VideoCapture | None = None
+
+    def open(self) -> None:
+        cap = cv2.VideoCapture(self.target, self.api)
+        if not cap.isOpened():
+            raise SourceError(f"{self.name}: cannot open (plugged in? user in group 'video'?)")
+        if self.api != cv2.CAP_GSTREAMER:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self.cap = cap
+
+    def read(self) -> np.ndarray:
+        ok, image = self.cap.read()
+        if not ok or image is None:
+            raise SourceError(f"{self.name}: read failed (unplugged?)")
+        return image
+
+    def close(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None
+
+
+class PiCamera:
+    """Raspberry Pi CSI camera through picamera2 (apt python3-picamera2; venv --system-site-packages)."""
+
+    name = "picamera2"
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height, self.cam = width, height, None
+
+    def open(self) -> None:
+        try:
+            from picamera2 import Picamera2  # only on Raspberry Pi OS
+        except ImportError as e:
+            raise SourceError(f"picamera2: not importable ({e}); on Pi OS: apt install python3-picamera2 "
+                              "and create the venv with --system-site-packages", fatal=True) from None
+        try:
+            cam = Picamera2()
+            cam.configure(cam.create_video_configuration(main={"size": (self.width, self.height), "format": "RGB888"}))
+            cam.start()
+        except (RuntimeError, IndexError) as e:
+            raise SourceError(f"picamera2: cannot start camera ({e})") from None
+        self.cam = cam
+
+    def read(self) -> np.ndarray:
+        try:
+            return self.cam.capture_array("main")  # RGB888 is BGR byte order, as OpenCV expects
+        except RuntimeError as e:
+            raise SourceError(f"picamera2: capture failed ({e})") from None
+
+    def close(self) -> None:
+        if self.cam is not None:
+            self.cam.close()
+            self.cam = None
+
+
+class Replay:
+    """A video file, one image, or a directory of images, as a timeline of segments."""
+
+    def __init__(self, path: str, image_seconds: float, loop: bool):
+        self.path, self.image_seconds, self.loop = Path(path), image_seconds, loop
+
+    def segments(self) -> Iterator[tuple[float, float, np.ndarray]]:
+        """(start, end, image): each still stays in view for `image_seconds`, a video frame for 1/fps."""
+        offset = 0.0
+        while True:
+            end = 0.0
+            for start, end, image in self._video() if self._is_video() else self._stills():
+                yield offset + start, offset + end, image
+            offset += end
+            if not self.loop:
+                return
+
+    def _is_video(self) -> bool:
+        return self.path.is_file() and self.path.suffix.lower() not in IMAGE_SUFFIXES
+
+    def _stills(self) -> Iterator[tuple[float, float, np.ndarray]]:
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise SourceError(f"{self.path}: no images (.jpg, .png, ...) in this directory", fatal=True)
+        elif self.path.is_file():
+            files = [self.path]
+        else:
+            raise SourceError(f"{self.path}: no such file or directory", fatal=True)
+        for i, f in enumerate(files):
+            image = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError(f"{f}: not a readable image", fatal=True)
+            yield i * self.image_seconds, (i + 1) * self.image_seconds, image
+
+    def _video(self) -> Iterator[tuple[float, float, np.ndarray]]:
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            ok, image = cap.read() if cap.isOpened() else (False, None)
+            if not ok:
+                raise SourceError(f"{self.path}: not a readable video or image", fatal=True)
+            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+            index = 0
+            while ok:
+                yield index / fps, (index + 1) / fps, image
+                index += 1
+                ok, image = cap.read()
+        finally:
+            cap.release()
+
+
+def make_live_source(cfg: CameraConfig):
+    if cfg.source == "picamera2":
+        return PiCamera(cfg.width, cfg.height)
+    if cfg.source == "gstreamer":
+        if "appsink" not in cfg.pipeline:
+            raise SourceError("[camera] pipeline: a GStreamer pipeline ending in 'appsink' is required", fatal=True)
+        return OpenCVCamera(cfg.pipeline, cv2.CAP_GSTREAMER, cfg.width, cfg.height, "gstreamer pipeline")
+    target = int(cfg.device) if cfg.device.isdigit() else cfg.device
+    return OpenCVCamera(target, cv2.CAP_V4L2, cfg.width, cfg.height, f"camera {cfg.device}")
+
+
+class Camera:
+    """Yields frames at most `max_fps` per second; retries failing live sources with backoff."""
+
+    def __init__(self, cfg: CameraConfig, stop: threading.Event):
+        self.cfg, self.stop = cfg, stop
+        self.paused = threading.Event()
+        self.dropped = 0  # live frames that arrived while the loop was busy, never analysed
+
+    @property
+    def period(self) -> float:
+        return 1.0 / self.cfg.max_fps
+
+    def frames(self) -> Iterator[Frame | Tick]:
+        if self.cfg.source == "replay":
+            yield from self._replay()
+        else:
+            yield from self._live()
+
+    def _replay(self) -> Iterator[Frame | Tick]:
+        """Sample the replay's timeline every `period` seconds of virtual time."""
+        start, index = time.monotonic(), 0
+        next_ts = 0.0
+        for seg_start, seg_end, image in Replay(self.cfg.path, self.cfg.image_seconds, self.cfg.loop).segments():
+            while seg_start <= next_ts < seg_end:
+                while self.paused.is_set() and not self.stop.is_set():
+                    yield Tick("paused")
+                    self.stop.wait(self.period)
+                if self.cfg.realtime:
+                    self.stop.wait(max(0.0, start + next_ts - time.monotonic()))
+                if self.stop.is_set():
+                    return
+                yield Frame(image, next_ts, index)
+                index += 1
+                next_ts = index * self.period
+
+    def _live(self) -> Iterator[Frame | Tick]:
+        delay = self.cfg.retry_initial_s
+        while not self.stop.is_set():
+            if self.paused.is_set():
+                yield Tick("paused")
+                self.stop.wait(self.period)
+                continue
+            source = make_live_source(self.cfg)
+            try:
+                source.open()
+                log.info("%s opened", source.name)
+                delay = self.cfg.retry_initial_s
+                yield from self._read_live(source)
+            except SourceError as e:
+                if e.fatal:
+                    raise
+                log.warning("%s; retrying in %.1f s", e, delay)
+                yield Tick("retrying")
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.cfg.retry_max_s)
+            finally:
+                source.close()
+
+    def _read_live(self, source) -> Iterator[Frame | Tick]:
+        reader = LatestFrameReader(source)
+        reader.start()
+        try:
+            index, next_at = 0, time.monotonic()
+            while not self.stop.is_set() and not self.paused.is_set():
+                self.stop.wait(max(0.0, next_at - time.monotonic()))
+                next_at = max(next_at + self.period, time.monotonic())
+                image = reader.take(timeout=self.cfg.read_timeout_s, stop=self.stop)
+                if reader.error:
+                    raise reader.error
+                if image is None:
+                    yield Tick("stalled")
+                    continue
+                yield Frame(image, time.monotonic(), index)
+                index += 1
+            if self.paused.is_set():
+                log.info("%s released (paused)", source.name)
+        finally:
+            self.dropped += reader.dropped
+            reader.stop()
+
+
+class LatestFrameReader:
+    """Reads a live source on its own thread and keeps only the newest frame."""
+
+    def __init__(self, source):
+        self.source, self.error, self.dropped = source, None, 0
+        self._frame: np.ndarray | None = None
+        self._cond = threading.Condition()
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="camera-reader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while self._running:
+            try:
+                image = self.source.read()
+            except SourceError as e:
+                self.error = e
+                image = None
+            with self._cond:
+                if self._frame is not None:
+                    self.dropped += 1
+                self._frame = image
+                self._cond.notify_all()
+            if self.error:
+                return
+
+    def take(self, timeout: float, stop: threading.Event) -> np.ndarray | None:
+        """The newest frame not yet taken, or None when none arrives within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._frame is None and self.error is None and not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(min(remaining, 0.25))
+            image, self._frame = self._frame, None
+            return image
+
+    def stop(self) -> None:
+        # a thread stuck inside the driver cannot be interrupted; it is a daemon thread and the
+        # source is closed by the caller, which makes most drivers return from read()
+        self._running = False
