@@ -1,0 +1,104 @@
+"""The MQTT payload contract: topic names, QoS/retain, and builders for every JSON payload.
+
+Builders are pure: they add `schema` (the contract version) and `timestamp`, convert numpy
+scalars to plain numbers (json.dumps rejects float32) and round floats so payloads stay small.
+The JSON Schemas in `schemas/` are the reference; tests validate every builder against them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any, NamedTuple
+
+SCHEMA_VERSION = 1
+
+MOODS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+STATES = MOODS + ("no_face", "uncertain")  # what `state.mood` may say
+POLICIES = ("match", "uplift", "off")
+ONLINE, OFFLINE = "online", "offline"
+
+
+class Topic(NamedTuple):
+    qos: int
+    retain: bool
+
+
+# Suffixes under <prefix>/<device_id>. Retained topics hold "the current value" so a dashboard
+# that connects later sees it at once; events and stats are moments, so replaying them would lie.
+TOPICS: dict[str, Topic] = {
+    "availability": Topic(1, True),
+    "state": Topic(1, True),
+    "event": Topic(1, False),
+    "recommendation": Topic(1, True),
+    "playback": Topic(1, True),
+    "stats": Topic(0, False),
+}
+COMMAND_LEVEL = "set"  # commands arrive on <base>/set/<name>
+
+
+def base_topic(prefix: str, device_id: str) -> str:
+    return f"{prefix.strip('/')}/{device_id}"
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds -> '2026-05-01T18:04:05.123Z' (UTC, milliseconds)."""
+    dt = datetime.fromtimestamp(ts, timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp(payload: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
+    """A copy of `payload` with `schema` first and `timestamp` last (for payloads built elsewhere)."""
+    body = {k: v for k, v in payload.items() if k not in ("schema", "timestamp")}
+    return {"schema": SCHEMA_VERSION, **body, "timestamp": iso(time.time() if now is None else now)}
+
+
+def state(mood: str, confidence: float, scores: Mapping[str, float], faces: int, since: float,
+          paused: bool, policy: str, autoplay: bool, now: float | None = None) -> dict[str, Any]:
+    """The retained `<base>/state` payload. `since` (epoch seconds) is when `mood` became current."""
+    return stamp({
+        "mood": mood,
+        "confidence": round(float(confidence), 3),
+        "scores": _scores(scores),
+        "faces": int(faces),
+        "since": iso(since),
+        "paused": bool(paused),
+        "policy": policy,
+        "autoplay": bool(autoplay),
+    }, now)
+
+
+def event(type: str, /, now: float | None = None, **fields: Any) -> dict[str, Any]:
+    """A `<base>/event` payload, e.g. event("face_lost", faces=0)."""
+    return stamp({"type": type, **fields}, now)
+
+
+def stats(now: float | None = None, **fields: Any) -> dict[str, Any]:
+    """A `<base>/stats` payload; the fields are listed in schemas/stats.schema.json."""
+    return stamp(fields, now)
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as published."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema for a topic, e.g. load_schema("state"), shipped as package data."""
+    ref = resources.files("moodcast") / "schemas" / f"{name}.schema.json"
+    try:
+        return json.loads(ref.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"no payload schema named {name!r} (known: {', '.join(TOPICS)})") from None
+
+
+def _scores(scores: Mapping[str, float]) -> dict[str, float]:
+    # Exactly the seven moods: a model card with other labels must be mapped before publishing.
+    missing = [m for m in MOODS if m not in scores]
+    extra = [k for k in scores if k not in MOODS]
+    if missing or extra:
+        raise ValueError(f"scores must have exactly the moods {MOODS}; missing {missing}, unexpected {extra}")
+    return {m: round(float(scores[m]), 4) for m in MOODS}
