@@ -1,0 +1,109 @@
+"""Commands arriving on `<base>/set/<name>`: parse and validate, never act.
+
+Every invalid message raises CommandError with a message meant for the `command` result event;
+the caller publishes `{ok: false, message}` and changes nothing. Payloads are plain text
+(`uplift`, `on`); a JSON object `{"value": ...}` or a JSON string is accepted too, because
+Node-RED and HA scripts often send JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from moodcast.payloads import POLICIES
+
+MAX_PAYLOAD = 256  # bytes; every valid payload is a few bytes, so anything bigger is a mistake
+
+# pause/resume ignore their payload; `paused` takes ON/OFF so a Home Assistant switch (one
+# command topic) can drive the privacy pause.
+COMMANDS = ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats")
+
+_TRUE = ("on", "true", "1")
+_FALSE = ("off", "false", "0")
+_SETTINGS = {"pause": "paused", "resume": "paused", "paused": "paused", "policy": "policy", "autoplay": "autoplay"}
+
+
+class CommandError(ValueError):
+    """An invalid command; str(e) is the message for the result event."""
+
+    def __init__(self, message: str, command: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.command = command
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    value: bool | str | None  # the new setting: paused/autoplay -> bool, policy -> str; None for snapshot_stats
+
+    @property
+    def setting(self) -> str | None:
+        """The state field this command changes (`paused`, `policy`, `autoplay`), or None."""
+        return _SETTINGS.get(self.name)
+
+
+def parse_command(name: str, payload: bytes) -> Command:
+    """Validate one command message; raise CommandError for anything that must not be applied."""
+    if name not in COMMANDS:
+        raise CommandError(f"unknown command {_quote(name)} (known: {', '.join(COMMANDS)})", name)
+    text = _decode(name, payload)
+    if name == "pause":
+        return Command(name, True)
+    if name == "resume":
+        return Command(name, False)
+    if name == "snapshot_stats":
+        return Command(name, None)
+    value = _unwrap(name, text)
+    if name == "policy":
+        return Command(name, _policy(value))
+    return Command(name, _switch(name, value))  # paused, autoplay
+
+
+def _decode(name: str, payload: bytes) -> str:
+    if len(payload) > MAX_PAYLOAD:
+        raise CommandError(f"{name}: payload of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte limit", name)
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CommandError(f"{name}: payload is not UTF-8 text", name) from None
+
+
+def _unwrap(name: str, text: str) -> object:
+    """Plain text as is; `{"value": x}` or `"x"` (JSON) -> x."""
+    if not text.startswith(("{", '"')):
+        return text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CommandError(f"{name}: payload looks like JSON but is not valid JSON ({e.msg})", name) from None
+    if isinstance(data, dict):
+        if set(data) != {"value"}:
+            raise CommandError(f'{name}: a JSON payload must be {{"value": ...}}', name)
+        return data["value"]
+    return data
+
+
+def _policy(value: object) -> str:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in POLICIES:
+        raise CommandError(f"policy: expected one of {', '.join(POLICIES)}, got {_quote(value)}", "policy")
+    return text
+
+
+def _switch(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise CommandError(f"{name}: expected on/off (or true/false, 1/0), got {_quote(value)}", name)
+
+
+def _quote(value: object, limit: int = 40) -> str:
+    """A short repr for error messages, so a junk payload cannot bloat the result event."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,99 @@
+"""Every command, every accepted spelling, and every way a command can be invalid."""
+
+from __future__ import annotations
+
+import pytest
+
+from moodcast.commands import COMMANDS, MAX_PAYLOAD, Command, CommandError, parse_command
+
+
+@pytest.mark.parametrize("name, payload, value", [
+    ("pause", b"", True),
+    ("pause", b"anything at all", True),  # payload ignored
+    ("resume", b"", False),
+    ("resume", b"{not json", False),
+    ("snapshot_stats", b"", None),
+    ("snapshot_stats", b"PRESS", None),
+    ("policy", b"match", "match"),
+    ("policy", b"uplift", "uplift"),
+    ("policy", b"off", "off"),
+    ("policy", b" Uplift\n", "uplift"),
+    ("policy", b'"uplift"', "uplift"),
+    ("policy", b'{"value": "MATCH"}', "match"),
+    ("autoplay", b"on", True),
+    ("autoplay", b"ON", True),
+    ("autoplay", b"True", True),
+    ("autoplay", b"1", True),
+    ("autoplay", b"off", False),
+    ("autoplay", b"OFF", False),
+    ("autoplay", b"false", False),
+    ("autoplay", b"0", False),
+    ("autoplay", b'{"value": true}', True),
+    ("autoplay", b'{"value": 0}', False),
+    ("autoplay", b'"on"', True),
+    ("paused", b"ON", True),
+    ("paused", b"off", False),
+    ("paused", b'{"value": false}', False),
+])
+def test_valid_commands(name, payload, value):
+    assert parse_command(name, payload) == Command(name, value)
+
+
+@pytest.mark.parametrize("name, setting", [
+    ("pause", "paused"), ("resume", "paused"), ("paused", "paused"),
+    ("policy", "policy"), ("autoplay", "autoplay"), ("snapshot_stats", None),
+])
+def test_each_command_names_the_setting_it_changes(name, setting):
+    assert parse_command(name, b"on" if name in ("paused", "autoplay") else b"off").setting == setting
+
+
+def test_a_payload_of_exactly_the_limit_is_accepted():
+    assert parse_command("policy", b"off" + b" " * (MAX_PAYLOAD - 3)).value == "off"
+
+
+@pytest.mark.parametrize("name, payload, message", [
+    ("reboot", b"", "unknown command 'reboot'"),
+    ("", b"", "unknown command ''"),
+    ("Pause", b"", "unknown command 'Pause'"),  # topic levels are case-sensitive
+    ("x" * 500, b"", "unknown command 'xxxx"),
+    ("policy", b"", "policy: expected one of match, uplift, off, got ''"),
+    ("policy", b"calm", "policy: expected one of match, uplift, off, got 'calm'"),
+    ("policy", b"1", "policy: expected one of"),
+    ("policy", b'{"value": 1}', "policy: expected one of match, uplift, off, got 1"),
+    ("policy", b'{"value": "uplift"', "policy: payload looks like JSON but is not valid JSON"),
+    ("policy", b'{"policy": "uplift"}', 'policy: a JSON payload must be {"value": ...}'),
+    ("policy", b'{"value": "uplift", "x": 1}', 'policy: a JSON payload must be {"value": ...}'),
+    ("policy", b'"uplift', "policy: payload looks like JSON but is not valid JSON"),
+    ("autoplay", b"", "autoplay: expected on/off (or true/false, 1/0), got ''"),
+    ("autoplay", b"yes", "autoplay: expected on/off"),
+    ("autoplay", b"2", "autoplay: expected on/off"),
+    ("autoplay", b'{"value": null}', "autoplay: expected on/off (or true/false, 1/0), got None"),
+    ("autoplay", b'{"value": 1.0}', "autoplay: expected on/off"),
+    ("autoplay", b'{"value": [true]}', "autoplay: expected on/off"),
+    ("paused", b"pause", "paused: expected on/off"),
+    ("paused", b"{", "paused: payload looks like JSON but is not valid JSON"),
+    ("autoplay", b"\xff\xfeon", "autoplay: payload is not UTF-8 text"),
+    ("pause", b"\xc3\x28", "pause: payload is not UTF-8 text"),
+    ("policy", b"off" + b" " * MAX_PAYLOAD, f"policy: payload of {MAX_PAYLOAD + 3} bytes is over the {MAX_PAYLOAD}-byte limit"),
+    ("resume", b"x" * (MAX_PAYLOAD + 1), "resume: payload of 257 bytes is over the 256-byte limit"),
+])
+def test_invalid_commands_raise_a_clear_error(name, payload, message):
+    with pytest.raises(CommandError) as info:
+        parse_command(name, payload)
+    assert str(info.value).startswith(message)
+    assert info.value.message == str(info.value) and info.value.command == name
+    assert len(str(info.value)) < 200  # short enough for the result event, whatever the input
+
+
+def test_error_messages_list_the_known_commands():
+    with pytest.raises(CommandError, match="known: pause, resume, paused, policy, autoplay, snapshot_stats"):
+        parse_command("reboot", b"")
+
+
+def test_command_error_is_a_value_error():
+    assert issubclass(CommandError, ValueError)
+
+
+def test_contract_commands():
+    assert COMMANDS == ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats")
+    assert MAX_PAYLOAD == 256
