@@ -1,0 +1,1 @@
+from tests.broker import mosquitto, mosquitto_tls  # noqa: F401
