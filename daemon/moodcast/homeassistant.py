@@ -1,0 +1,174 @@
+"""Home Assistant MQTT discovery for one moodcast device.
+
+Each entity is a retained JSON config on
+`<discovery_prefix>/<component>/moodcast_<device_id>/<key>/config`; an empty retained payload on
+the same topic removes the entity. Entities read the contract topics (`state`, `recommendation`,
+`stats`) through value templates and send commands to `<base>/set/<name>`, so nothing here
+adds topics of its own.
+
+Home Assistant publishes `online` on `<discovery_prefix>/status` when it (re)starts and then
+forgets entities whose config it has not seen: on that message the transport re-publishes
+`discovery_messages(...)` and the current state (see `is_ha_online`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, NamedTuple
+
+from moodcast.config import sanitise_id
+from moodcast.payloads import COMMAND_LEVEL, OFFLINE, ONLINE, POLICIES, STATES
+
+MANUFACTURER = "moodcast"
+MODEL = "Facial emotion to MQTT daemon"
+ON, OFF = "ON", "OFF"  # switch payloads; commands.parse_command accepts them case-insensitively
+
+
+class Entity(NamedTuple):
+    component: str  # sensor, binary_sensor, switch, select, button
+    key: str        # stable: part of unique_id and entity_id, never rename
+    config: dict[str, Any]  # topics are contract suffixes, made absolute in discovery_messages
+
+
+def _on_off(field: str) -> str:
+    return "{{ '%s' if value_json.%s else '%s' }}" % (ON, field, OFF)
+
+
+def _first(field: str) -> str:
+    # HA rejects states over 255 characters; an empty list reads as "none", not unknown.
+    return "{{ (value_json.%s[0].title if value_json.%s else 'none')[:255] }}" % (field, field)
+
+
+def _first_attrs(field: str) -> str:
+    return "{{ (value_json.%s[0] if value_json.%s else {}) | tojson }}" % (field, field)
+
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity("sensor", "mood", {
+        "name": "Mood", "icon": "mdi:emoticon-outline",
+        "state_topic": "state", "value_template": "{{ value_json.mood }}",
+        "device_class": "enum", "options": list(STATES),
+        "json_attributes_topic": "state",
+        "json_attributes_template": "{{ {'scores': value_json.scores, 'since': value_json.since} | tojson }}",
+    }),
+    Entity("sensor", "confidence", {
+        "name": "Mood confidence", "icon": "mdi:gauge",
+        "state_topic": "state", "value_template": "{{ (value_json.confidence * 100) | round(1) }}",
+        "unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 0,
+    }),
+    Entity("binary_sensor", "face", {
+        "name": "Face present", "device_class": "occupancy",
+        "state_topic": "state", "value_template": "{{ '%s' if value_json.faces > 0 else '%s' }}" % (ON, OFF),
+        "payload_on": ON, "payload_off": OFF,
+    }),
+    Entity("switch", "paused", {
+        "name": "Privacy pause", "icon": "mdi:camera-off",
+        "command_topic": f"{COMMAND_LEVEL}/paused", "payload_on": ON, "payload_off": OFF,
+        "state_topic": "state", "value_template": _on_off("paused"), "state_on": ON, "state_off": OFF,
+    }),
+    Entity("select", "policy", {
+        "name": "Music policy", "icon": "mdi:tune-variant",
+        "command_topic": f"{COMMAND_LEVEL}/policy", "options": list(POLICIES),
+        "state_topic": "state", "value_template": "{{ value_json.policy }}",
+    }),
+    Entity("switch", "autoplay", {
+        "name": "Autoplay", "icon": "mdi:play-circle-outline",
+        "command_topic": f"{COMMAND_LEVEL}/autoplay", "payload_on": ON, "payload_off": OFF,
+        "state_topic": "state", "value_template": _on_off("autoplay"), "state_on": ON, "state_off": OFF,
+    }),
+    Entity("sensor", "music", {
+        "name": "Recommended music", "icon": "mdi:music",
+        "state_topic": "recommendation", "value_template": _first("music"),
+        "json_attributes_topic": "recommendation", "json_attributes_template": _first_attrs("music"),
+    }),
+    Entity("sensor", "video", {
+        "name": "Recommended video", "icon": "mdi:youtube",
+        "state_topic": "recommendation", "value_template": _first("videos"),
+        "json_attributes_topic": "recommendation", "json_attributes_template": _first_attrs("videos"),
+    }),
+    Entity("button", "snapshot_stats", {
+        "name": "Publish stats", "icon": "mdi:chart-box-outline", "entity_category": "diagnostic",
+        "command_topic": f"{COMMAND_LEVEL}/snapshot_stats", "payload_press": "PRESS",
+    }),
+    Entity("sensor", "fps", {
+        "name": "Analysed frame rate", "icon": "mdi:speedometer", "entity_category": "diagnostic",
+        "state_topic": "stats", "value_template": "{{ value_json.fps }}",
+        "unit_of_measurement": "fps", "state_class": "measurement", "suggested_display_precision": 1,
+    }),
+    Entity("sensor", "cpu", {
+        "name": "CPU", "icon": "mdi:cpu-64-bit", "entity_category": "diagnostic",
+        "state_topic": "stats", "value_template": "{{ value_json.cpu_percent }}",
+        "unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 0,
+    }),
+)
+
+_TOPIC_KEYS = ("state_topic", "command_topic", "json_attributes_topic")
+
+
+def discovery_messages(device_id: str, base_topic: str, discovery_prefix: str,
+                       sw_version: str) -> list[tuple[str, dict[str, Any]]]:
+    """(topic, config) for every entity; publish each retained with QoS 1."""
+    _check_topic("base_topic", base_topic)
+    _check_topic("discovery_prefix", discovery_prefix)
+    dev = sanitise_id(device_id)
+    device = {
+        "identifiers": [f"moodcast_{dev}"],
+        "name": f"moodcast {dev}",
+        "manufacturer": MANUFACTURER,
+        "model": MODEL,
+        "sw_version": sw_version,
+    }
+    origin = {"name": "moodcast", "sw_version": sw_version}
+    return [(config_topic(discovery_prefix, dev, e), _config(e, dev, base_topic, device, origin)) for e in ENTITIES]
+
+
+def cleanup_messages(device_id: str, discovery_prefix: str) -> list[tuple[str, bytes]]:
+    """(topic, b"") for every entity: publish retained to remove the entities from Home Assistant."""
+    _check_topic("discovery_prefix", discovery_prefix)
+    dev = sanitise_id(device_id)
+    return [(config_topic(discovery_prefix, dev, e), b"") for e in ENTITIES]
+
+
+def config_topic(discovery_prefix: str, device_id: str, entity: Entity) -> str:
+    return f"{discovery_prefix}/{entity.component}/moodcast_{sanitise_id(device_id)}/{entity.key}/config"
+
+
+def status_topic(discovery_prefix: str) -> str:
+    """Where Home Assistant announces `online`/`offline` (its birth and last will)."""
+    return f"{discovery_prefix}/status"
+
+
+def is_ha_online(topic: str, payload: bytes, discovery_prefix: str) -> bool:
+    """True for Home Assistant's birth message: time to re-publish discovery and state."""
+    return topic == status_topic(discovery_prefix) and payload.strip().lower() == b"online"
+
+
+def _config(entity: Entity, dev: str, base: str, device: dict, origin: dict) -> dict[str, Any]:
+    object_id = f"moodcast_{dev}_{entity.key}"
+    config = {
+        "unique_id": object_id,
+        # object_id for HA < 2025.10; default_entity_id replaces it (object_id ignored from 2026.4).
+        "object_id": object_id,
+        "default_entity_id": f"{entity.component}.{entity_slug(object_id)}",
+        **copy.deepcopy(entity.config),
+        "availability_topic": f"{base}/availability",
+        "payload_available": ONLINE,
+        "payload_not_available": OFFLINE,
+        "device": device,
+        "origin": origin,
+    }
+    for key in _TOPIC_KEYS:
+        if key in config:
+            config[key] = f"{base}/{config[key]}"
+    config["qos"] = 1  # subscribe at the contract's QoS; a lost pause command would be a privacy bug
+    return config
+
+
+def entity_slug(object_id: str) -> str:
+    """Home Assistant entity ids are lower case [a-z0-9_]."""
+    return object_id.lower().replace("-", "_")
+
+
+def _check_topic(what: str, topic: str) -> None:
+    if not topic or topic.startswith("/") or topic.endswith("/") or any(c in topic for c in "+#\0"):
+        raise ValueError(f"{what} {topic!r} is not a usable MQTT topic prefix (no wildcards, no leading or trailing '/')")

@@ -1,0 +1,270 @@
+"""Home Assistant discovery: configs point inside the contract, ids are stable and clean, the
+templates render real payloads the way HA would, and the configs survive a real broker."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from moodcast import homeassistant as ha
+from moodcast import payloads
+from moodcast.commands import COMMANDS, parse_command
+from moodcast.payloads import MOODS, TOPICS
+from tests.broker import Subscriber, publish
+
+jinja2 = pytest.importorskip("jinja2.sandbox")
+
+BASE = "moodcast/livingroom"
+LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"
+ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+NOW = 1777650245.123
+
+
+def configs(device_id="livingroom", base=BASE, prefix="homeassistant"):
+    return ha.discovery_messages(device_id, base, prefix, "0.1.0")
+
+
+def by_key(device_id="livingroom"):
+    return {topic.split("/")[-2]: cfg for topic, cfg in configs(device_id)}
+
+
+def render(template: str, payload) -> str:
+    """Render a value/attributes template as HA does: `value` is the text, `value_json` the parsed JSON."""
+    env = jinja2.ImmutableSandboxedEnvironment()
+    text = json.dumps(payload)
+    return env.from_string(template).render(value=text, value_json=json.loads(text))
+
+
+def a_state(**kw):
+    args = dict(mood="happy", confidence=0.8123, scores={m: 1 / 7 for m in MOODS}, faces=1, since=NOW - 9,
+                paused=False, policy="uplift", autoplay=True, now=NOW)
+    return payloads.state(**{**args, **kw})
+
+
+def a_recommendation(music=True, videos=True, title="Sunday Morning Lift"):
+    return payloads.stamp({
+        "mood": "sad", "policy": "uplift", "generated_at": payloads.iso(NOW),
+        "music": [{"title": title, "artist": "me", "uri": "spotify:playlist:x", "url": "https://open.spotify.com/playlist/x",
+                   "source": "configured"}] if music else [],
+        "videos": [{"title": "Feel-good mix", "channel": "Chan", "video_id": "aBcDeFgHiJ0",
+                    "url": "https://www.youtube.com/watch?v=aBcDeFgHiJ0", "source": "cache"}] if videos else [],
+    }, NOW)
+
+
+# -- structure ---------------------------------------------------------------------------------
+
+def test_entities_and_topics():
+    topics = [t for t, _ in configs()]
+    assert topics == [
+        "homeassistant/sensor/moodcast_livingroom/mood/config",
+        "homeassistant/sensor/moodcast_livingroom/confidence/config",
+        "homeassistant/binary_sensor/moodcast_livingroom/face/config",
+        "homeassistant/switch/moodcast_livingroom/paused/config",
+        "homeassistant/select/moodcast_livingroom/policy/config",
+        "homeassistant/switch/moodcast_livingroom/autoplay/config",
+        "homeassistant/sensor/moodcast_livingroom/music/config",
+        "homeassistant/sensor/moodcast_livingroom/video/config",
+        "homeassistant/button/moodcast_livingroom/snapshot_stats/config",
+        "homeassistant/sensor/moodcast_livingroom/fps/config",
+        "homeassistant/sensor/moodcast_livingroom/cpu/config",
+    ]
+
+
+def test_unique_ids_are_stable_and_distinct():
+    # These ids are what HA keys entity history and automations on: changing one is a breaking change.
+    ids = [cfg["unique_id"] for _, cfg in configs()]
+    assert ids == [f"moodcast_livingroom_{k}" for k in
+                   ("mood", "confidence", "face", "paused", "policy", "autoplay", "music", "video",
+                    "snapshot_stats", "fps", "cpu")]
+    assert ids == [cfg["unique_id"] for _, cfg in configs()]
+    assert len({cfg["unique_id"] for _, cfg in configs("kitchen")} & set(ids)) == 0
+
+
+@pytest.mark.parametrize("device_id", ["livingroom", "Living Room.Pi-2", "pi@home/üöä", "-x-"])
+def test_ids_and_topics_are_sanitised(device_id):
+    for topic, cfg in configs(device_id):
+        prefix, component, node, key, last = topic.split("/")
+        assert (prefix, last) == ("homeassistant", "config")
+        assert component in ("sensor", "binary_sensor", "switch", "select", "button")
+        assert all(ID.match(level) for level in (node, key)), topic
+        assert ID.match(cfg["unique_id"]) and ID.match(cfg["object_id"])
+        domain, slug = cfg["default_entity_id"].split(".")
+        assert domain == component and re.match(r"^[a-z0-9_]+$", slug)
+        assert all(ID.match(i) for i in cfg["device"]["identifiers"])
+
+
+def test_every_entity_has_the_required_keys_and_one_device():
+    devices = set()
+    for _, cfg in configs():
+        for key in ("unique_id", "object_id", "default_entity_id", "name", "availability_topic", "device", "qos"):
+            assert key in cfg, (cfg["unique_id"], key)
+        assert "state_topic" in cfg or "command_topic" in cfg
+        device = cfg["device"]
+        assert set(device) == {"identifiers", "name", "manufacturer", "model", "sw_version"}
+        assert device["manufacturer"] == "moodcast" and device["sw_version"] == "0.1.0"
+        devices.add(json.dumps(device, sort_keys=True))
+    assert len(devices) == 1
+    assert by_key()["mood"]["icon"].startswith("mdi:")
+    assert by_key()["confidence"]["unit_of_measurement"] == "%"
+
+
+def test_availability_is_wired_to_the_last_will_topic():
+    for _, cfg in configs():
+        assert cfg["availability_topic"] == f"{BASE}/availability"
+        assert (cfg["payload_available"], cfg["payload_not_available"]) == (payloads.ONLINE, payloads.OFFLINE)
+    assert Draft202012Validator(payloads.load_schema("availability")).is_valid(cfg["payload_available"])
+
+
+def test_command_topics_are_contract_commands_and_their_payloads_parse():
+    commanded = set()
+    for _, cfg in configs():
+        if "command_topic" not in cfg:
+            continue
+        assert cfg["command_topic"].startswith(f"{BASE}/set/")
+        name = cfg["command_topic"].rsplit("/", 1)[1]
+        assert name in COMMANDS
+        commanded.add(name)
+        if "payload_on" in cfg:  # switch
+            assert parse_command(name, cfg["payload_on"].encode()).value is True
+            assert parse_command(name, cfg["payload_off"].encode()).value is False
+        for option in cfg.get("options", []):  # select
+            assert parse_command(name, option.encode()).value == option
+        if "payload_press" in cfg:  # button
+            parse_command(name, cfg["payload_press"].encode())
+    assert commanded == {"paused", "policy", "autoplay", "snapshot_stats"}
+
+
+def test_state_topics_are_contract_topics_and_templates_use_real_fields():
+    for _, cfg in configs():
+        for key in ("state_topic", "json_attributes_topic"):
+            if key not in cfg:
+                continue
+            suffix = cfg[key].removeprefix(BASE + "/")
+            assert suffix in TOPICS and suffix != "event", cfg[key]
+            fields = set(payloads.load_schema(suffix)["properties"])
+            for template_key in ("value_template", "json_attributes_template"):
+                for used in re.findall(r"value_json\.(\w+)", cfg.get(template_key, "")):
+                    assert used in fields, (cfg["unique_id"], used)
+
+
+def test_select_and_enum_options_match_the_state_schema():
+    props = payloads.load_schema("state")["properties"]
+    assert by_key()["policy"]["options"] == props["policy"]["enum"]
+    assert by_key()["mood"]["options"] == props["mood"]["enum"]
+
+
+def test_discovery_prefix_and_base_are_used_as_given():
+    for topic, cfg in configs("kitchen", base="home/moods/kitchen", prefix="ha"):
+        assert topic.startswith("ha/") and cfg["availability_topic"] == "home/moods/kitchen/availability"
+
+
+@pytest.mark.parametrize("base, prefix", [("moodcast/+", "homeassistant"), ("moodcast/x/", "homeassistant"),
+                                          ("", "homeassistant"), (BASE, "home/#"), (BASE, "/homeassistant")])
+def test_unusable_topics_are_refused(base, prefix):
+    with pytest.raises(ValueError, match="not a usable MQTT topic prefix"):
+        configs(base=base, prefix=prefix)
+
+
+def test_returned_configs_are_independent_copies():
+    first = configs()
+    first[0][1]["options"].append("joy")
+    assert "joy" not in configs()[0][1]["options"]
+
+
+def test_cleanup_empties_the_same_topics():
+    cleanup = ha.cleanup_messages("livingroom", "homeassistant")
+    assert [t for t, _ in cleanup] == [t for t, _ in configs()]
+    assert all(payload == b"" for _, payload in cleanup)
+
+
+def test_home_assistant_birth_message():
+    assert ha.status_topic("homeassistant") == "homeassistant/status"
+    assert ha.is_ha_online("homeassistant/status", b"online", "homeassistant")
+    assert ha.is_ha_online("ha/status", b"online\n", "ha")
+    assert not ha.is_ha_online("homeassistant/status", b"offline", "homeassistant")
+    assert not ha.is_ha_online("moodcast/livingroom/status", b"online", "homeassistant")
+
+
+# -- templates render real payloads --------------------------------------------------------------
+
+@pytest.mark.parametrize("mood", list(MOODS) + ["no_face", "uncertain"])
+def test_mood_sensor_renders_every_mood_within_its_options(mood):
+    cfg = by_key()["mood"]
+    state = a_state(mood=mood)
+    assert render(cfg["value_template"], state) == mood and mood in cfg["options"]
+    attributes = json.loads(render(cfg["json_attributes_template"], state))
+    assert attributes == {"scores": state["scores"], "since": state["since"]}
+
+
+def test_state_templates():
+    c = by_key()
+    assert render(c["confidence"]["value_template"], a_state(confidence=0.8123)) == "81.2"
+    assert render(c["confidence"]["value_template"], a_state(mood="no_face", confidence=0)) == "0.0"
+    assert render(c["face"]["value_template"], a_state(faces=2)) == c["face"]["payload_on"]
+    assert render(c["face"]["value_template"], a_state(faces=0)) == c["face"]["payload_off"]
+    for key, field in (("paused", "paused"), ("autoplay", "autoplay")):
+        assert render(c[key]["value_template"], a_state(**{field: True})) == c[key]["state_on"]
+        assert render(c[key]["value_template"], a_state(**{field: False})) == c[key]["state_off"]
+    for policy in ("match", "uplift", "off"):
+        assert render(c["policy"]["value_template"], a_state(policy=policy)) == policy
+
+
+def test_recommendation_templates():
+    c = by_key()
+    rec = a_recommendation()
+    assert render(c["music"]["value_template"], rec) == "Sunday Morning Lift"
+    assert render(c["video"]["value_template"], rec) == "Feel-good mix"
+    assert json.loads(render(c["music"]["json_attributes_template"], rec))["url"] == rec["music"][0]["url"]
+    assert json.loads(render(c["video"]["json_attributes_template"], rec))["video_id"] == "aBcDeFgHiJ0"
+    empty = a_recommendation(music=False, videos=False)
+    assert render(c["music"]["value_template"], empty) == render(c["video"]["value_template"], empty) == "none"
+    assert json.loads(render(c["music"]["json_attributes_template"], empty)) == {}
+    assert len(render(c["music"]["value_template"], a_recommendation(title="x" * 400))) == 255  # HA's state limit
+
+
+def test_stats_templates():
+    c = by_key()
+    stats = payloads.stats(now=NOW, fps=4.9, cpu_percent=41.5, rss_mb=1.0, uptime_s=1.0, frames=1, dropped_frames=0,
+                           mqtt_reconnects=0, stage_ms=dict.fromkeys(
+                               ("capture", "detect", "preprocess", "classify", "track", "publish"), 0.0))
+    assert (render(c["fps"]["value_template"], stats), render(c["cpu"]["value_template"], stats)) == ("4.9", "41.5")
+
+
+# -- the example dashboard -------------------------------------------------------------------------
+
+def test_lovelace_uses_exactly_the_discovered_entities():
+    used = set(re.findall(r"\b(?:sensor|binary_sensor|switch|select|button)\.moodcast_livingroom_\w+",
+                          LOVELACE.read_text(encoding="utf-8")))
+    assert used == {cfg["default_entity_id"] for _, cfg in configs()}
+
+
+def test_lovelace_is_valid_yaml():
+    yaml = pytest.importorskip("yaml")
+    dashboard = yaml.safe_load(LOVELACE.read_text(encoding="utf-8"))
+    assert dashboard["views"][0]["cards"]
+
+
+# -- on a real broker ------------------------------------------------------------------------------
+
+def _retained_under(broker, pattern: str) -> dict[str, bytes]:
+    """What a late subscriber gets for `pattern`; a sentinel proves the retained burst is over."""
+    with Subscriber(broker, [pattern, "sentinel/done"]) as sub:
+        publish(broker, "sentinel/done", b"1")
+        sub.wait_for("sentinel/done")
+        return {t: msgs[0].payload for t, msgs in sub.messages.items() if t != "sentinel/done" and msgs[0].retain}
+
+
+def test_discovery_round_trips_through_mosquitto_and_cleanup_removes_it(mosquitto):
+    messages = configs()
+    for topic, cfg in messages:
+        publish(mosquitto, topic, payloads.encode(cfg), qos=1, retain=True)
+    retained = _retained_under(mosquitto, "homeassistant/#")
+    assert {t: json.loads(p) for t, p in retained.items()} == dict(messages)
+
+    for topic, payload in ha.cleanup_messages("livingroom", "homeassistant"):
+        publish(mosquitto, topic, payload, qos=1, retain=True)
+    assert _retained_under(mosquitto, "homeassistant/#") == {}
