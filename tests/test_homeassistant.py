@@ -16,8 +16,6 @@ from moodcast.commands import COMMANDS, parse_command
 from moodcast.payloads import MOODS, TOPICS
 from tests.broker import Subscriber, publish
 
-jinja2 = pytest.importorskip("jinja2.sandbox")
-
 BASE = "moodcast/livingroom"
 LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -33,8 +31,11 @@ def by_key(device_id="livingroom"):
 
 
 def render(template: str, payload) -> str:
-    """Render a value/attributes template as HA does: `value` is the text, `value_json` the parsed JSON."""
-    env = jinja2.ImmutableSandboxedEnvironment()
+    """Render a value/attributes template as HA does: `value` is the text, `value_json` the parsed JSON.
+
+    Needs jinja2 (Home Assistant's template engine; add it to the test extras)."""
+    sandbox = pytest.importorskip("jinja2.sandbox")
+    env = sandbox.ImmutableSandboxedEnvironment()
     text = json.dumps(payload)
     return env.from_string(template).render(value=text, value_json=json.loads(text))
 
