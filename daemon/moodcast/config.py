@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import sys
 import types
@@ -120,6 +121,119 @@ class StateConfig:
 
 
 @dataclass
+class SpotifyConfig:
+    enabled: bool = _opt(True, doc="also needs client_id, the client secret and a token from `moodcast spotify-auth`")
+    client_id: str = _opt("", doc="from your app at developer.spotify.com")
+    client_secret_file: str = _opt("", doc="file with the secret (mode 0600); or credential spotify_client_secret")
+    redirect_uri: str = _opt("http://127.0.0.1:8888/callback", doc="registered in the app; a loopback IP, not localhost")
+    device_name: str = _opt("", doc="Spotify Connect device to play on; empty = the active device")
+    device_fallback: bool = _opt(True, doc="named device missing: play on the active (or only) device instead")
+    device_retries: int = _opt(2, range=(0, 10), doc="a missing device is looked for again this often")
+    device_retry_s: float = _opt(3.0, range=(0.01, 300.0))
+    market: str = _opt("", doc="ISO 3166-1 country for search; empty = the account's")
+    search_limit: int = _opt(10, range=(1, 10), doc="development-mode apps may ask for 10 at most")
+    search_cache_ttl_s: float = _opt(86400.0, range=(60.0, 2592000.0))
+    timeout_s: float = _opt(5.0, range=(0.1, 60.0), doc="per HTTP request")
+    backoff_initial_s: float = _opt(5.0, range=(0.01, 3600.0), doc="first wait after a 5xx, timeout or network error")
+    backoff_max_s: float = _opt(900.0, range=(1.0, 86400.0), doc="longest wait, also caps a 429's Retry-After")
+    api_url: str = _opt("https://api.spotify.com/v1/")
+    accounts_url: str = _opt("https://accounts.spotify.com")
+
+
+@dataclass
+class YoutubeConfig:
+    enabled: bool = _opt(True, doc="also needs an API key")
+    api_key_file: str = _opt("", doc="file with the key (mode 0600); or credential youtube_api_key")
+    safe_search: str = _opt("strict", choices=("none", "moderate", "strict"))
+    region_code: str = _opt("", doc="ISO 3166-1 alpha-2, e.g. DE; empty = not sent")
+    relevance_language: str = _opt("", doc="ISO 639-1, e.g. de; empty = not sent")
+    music_only: bool = _opt(True, doc="videoCategoryId 10 (Music)")
+    max_results: int = _opt(5, range=(1, 50))
+    cache_ttl_s: float = _opt(86400.0, range=(60.0, 2592000.0))
+    daily_budget: int = _opt(90, range=(0, 10000), doc="search.list calls per Pacific day (100 units each of 10,000)")
+    timeout_s: float = _opt(5.0, range=(0.1, 60.0))
+    api_url: str = _opt("https://youtube.googleapis.com/")
+
+
+@dataclass
+class MoodMusicConfig:
+    # None = the shipped default for this mood (a table that sets only `volume` keeps the rest).
+    policy: str = _opt("", choices=("", "match", "uplift", "off"), doc="empty = [recommendations] policy")
+    uplift: list[str] | None = _opt(None, doc="uplift: tables played in turn, each for uplift_step_s; [] = own music")
+    spotify_uris: list[str] | None = _opt(None, doc="your playlists/albums/tracks: spotify:... URIs or open.spotify.com links")
+    spotify_search: list[str] | None = _opt(None, doc="playlist search phrases")
+    youtube_search: list[str] | None = _opt(None, doc="video search phrases")
+    volume: int = _opt(-1, range=(-1, 100), doc="-1 = leave the volume alone")
+
+
+_MOOD_DEFAULTS: dict[str, dict[str, list[str]]] = {
+    "angry": {"uplift": ["calm", "neutral"], "spotify_search": ["angry rock", "heavy metal"],
+              "youtube_search": ["angry rock music", "heavy metal music"]},
+    "disgust": {"uplift": ["calm", "neutral"], "spotify_search": ["grunge", "punk rock"],
+                "youtube_search": ["grunge music", "punk rock music"]},
+    "fear": {"uplift": ["calm", "neutral"], "spotify_search": ["dark ambient", "suspense soundtrack"],
+             "youtube_search": ["dark ambient music", "suspense soundtrack"]},
+    "happy": {"uplift": [], "spotify_search": ["happy hits", "feel good pop"],
+              "youtube_search": ["happy music", "feel good songs"]},
+    "sad": {"uplift": ["calm", "neutral", "happy"], "spotify_search": ["sad songs", "melancholy piano"],
+            "youtube_search": ["sad songs", "melancholy piano music"]},
+    "surprise": {"uplift": [], "spotify_search": ["upbeat indie", "energetic dance"],
+                 "youtube_search": ["upbeat indie music", "energetic dance music"]},
+    "neutral": {"uplift": [], "spotify_search": ["chill focus", "lofi beats"],
+                "youtube_search": ["lofi beats", "chill focus music"]},
+    "calm": {"uplift": [], "spotify_search": ["calm acoustic", "peaceful piano"],
+             "youtube_search": ["relaxing music", "calm piano music"]},
+}
+_SPOTIFY_URI = re.compile(r"^spotify:(playlist|album|artist|track):([A-Za-z0-9]{1,64})$")
+_SPOTIFY_URL = re.compile(r"^https://open\.spotify\.com/(?:intl-[\w-]+/)?(playlist|album|artist|track)/([A-Za-z0-9]{1,64})(?:\?.*)?$")
+
+
+def _default_moods() -> dict[str, MoodMusicConfig]:
+    return {name: MoodMusicConfig() for name in _MOOD_DEFAULTS}
+
+
+@dataclass
+class RecommendationsConfig:
+    policy: str = _opt("uplift", choices=("match", "uplift", "off"), doc="runtime-settable; off disables every mood")
+    autoplay: bool = _opt(True, doc="start music on Spotify (false: only publish recommendations)")
+    cooldown_s: float = _opt(120.0, range=(0.0, 86400.0), doc="no playback change more often than this")
+    variety: int = _opt(3, range=(0, 50), doc="do not replay any of the last N choices while others exist")
+    uplift_step_s: float = _opt(600.0, range=(0.1, 86400.0), doc="uplift: next step after the mood held this long")
+    respect_manual: bool = _opt(True, doc="do not override music the user started themselves...")
+    manual_window_s: float = _opt(1800.0, range=(0.0, 86400.0), doc="...until they stop or this long has passed")
+    manual_check_s: float = _opt(60.0, range=(0.1, 3600.0), doc="how often to look whether they stopped")
+    pause_on_no_face: bool = _opt(True, doc="pause music moodcast started when nobody is seen...")
+    no_face_pause_s: float = _opt(300.0, range=(1.0, 86400.0), doc="...for this long")
+    music_items: int = _opt(5, range=(1, 50), doc="music items in a recommendation")
+    moods: dict[str, MoodMusicConfig] = field(default_factory=_default_moods)
+
+    def __post_init__(self):
+        for name, defaults in _MOOD_DEFAULTS.items():
+            table = self.moods.setdefault(name, MoodMusicConfig())
+            for key, value in defaults.items():
+                if getattr(table, key) is None:
+                    setattr(table, key, list(value))
+        for name, table in self.moods.items():
+            for key in ("uplift", "spotify_uris", "spotify_search", "youtube_search"):
+                if getattr(table, key) is None:
+                    setattr(table, key, [])
+            table.spotify_uris = [_spotify_uri(u, name) for u in table.spotify_uris]
+            unknown = [step for step in table.uplift if step not in self.moods]
+            if unknown:
+                raise ConfigError(f'config.toml: [recommendations.moods.{name}] uplift: no table named "{unknown[0]}" '
+                                  f"(known: {', '.join(self.moods)})")
+
+
+def _spotify_uri(text: str, mood: str) -> str:
+    """`spotify:playlist:ID` or an open.spotify.com link -> the URI (links are what the app copies)."""
+    match = _SPOTIFY_URI.match(text.strip()) or _SPOTIFY_URL.match(text.strip())
+    if not match:
+        raise ConfigError(f"config.toml: [recommendations.moods.{mood}] spotify_uris: expected spotify:playlist|album|"
+                          f'artist|track:ID or an open.spotify.com link, got "{text}"')
+    return f"spotify:{match.group(1)}:{match.group(2)}"
+
+
+@dataclass
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -128,6 +242,9 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    spotify: SpotifyConfig = field(default_factory=SpotifyConfig)
+    youtube: YoutubeConfig = field(default_factory=YoutubeConfig)
+    recommendations: RecommendationsConfig = field(default_factory=RecommendationsConfig)
     source_path: str = field(default="config.toml", metadata={"internal": True})
 
     @property
