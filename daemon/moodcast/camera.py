@@ -22,7 +22,7 @@ import numpy as np
 from moodcast.config import CameraConfig
 
 log = logging.getLogger("moodcast.camera")
-cv2.setLogLevel(2)  # errors only: OpenCV's own open/read warnings duplicate ours, less clearly
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # errors only: OpenCV's own open/read warnings duplicate ours, less clearly
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -39,6 +39,7 @@ class Frame:
     image: np.ndarray  # BGR, as OpenCV delivers it
     timestamp: float  # seconds; monotonic for live cameras, virtual (from 0) for replays
     index: int
+    capture_ms: float = 0.0  # decoding (replay) or waiting on the driver (live) for this frame
 
 
 @dataclass
@@ -195,7 +196,13 @@ class Camera:
         """Sample the replay's timeline every `period` seconds of virtual time."""
         start, index = time.monotonic(), 0
         next_ts = 0.0
-        for seg_start, seg_end, image in Replay(self.cfg.path, self.cfg.image_seconds, self.cfg.loop).segments():
+        segments = Replay(self.cfg.path, self.cfg.image_seconds, self.cfg.loop).segments()
+        while True:
+            t0 = time.perf_counter()
+            seg_start, seg_end, image = next(segments, (None, None, None))
+            if image is None:
+                return
+            decode_ms = (time.perf_counter() - t0) * 1e3  # a still is decoded once, however long it shows
             while seg_start <= next_ts < seg_end:
                 while self.paused.is_set() and not self.stop.is_set():
                     yield Tick("paused")
@@ -204,7 +211,8 @@ class Camera:
                     self.stop.wait(max(0.0, start + next_ts - time.monotonic()))
                 if self.stop.is_set():
                     return
-                yield Frame(image, next_ts, index)
+                yield Frame(image, next_ts, index, decode_ms)
+                decode_ms = 0.0
                 index += 1
                 next_ts = index * self.period
 
@@ -239,13 +247,14 @@ class Camera:
             while not self.stop.is_set() and not self.paused.is_set():
                 self.stop.wait(max(0.0, next_at - time.monotonic()))
                 next_at = max(next_at + self.period, time.monotonic())
+                t0 = time.perf_counter()
                 image = reader.take(timeout=self.cfg.read_timeout_s, stop=self.stop)
                 if reader.error:
                     raise reader.error
                 if image is None:
                     yield Tick("stalled")
                     continue
-                yield Frame(image, time.monotonic(), index)
+                yield Frame(image, time.monotonic(), index, (time.perf_counter() - t0) * 1e3)
                 index += 1
             if self.paused.is_set():
                 log.info("%s released (paused)", source.name)

@@ -71,7 +71,7 @@ class EmotionClassifier:
         self._validate()
 
     def _validate(self) -> None:
-        shape, out_shape = tuple(self.input["shape"]), tuple(self.output["shape"])
+        shape, out_shape = tuple(self.input["shape"].tolist()), tuple(self.output["shape"].tolist())
         if shape != (1, INPUT_SIZE, INPUT_SIZE, 1):
             raise ModelError(f"{self.path}: input shape {shape}, expected (1, {INPUT_SIZE}, {INPUT_SIZE}, 1)")
         if self.input["dtype"] not in (np.int8, np.uint8, np.float32):

@@ -81,7 +81,7 @@ class MoodTracker:
         return change
 
     def confidence_of(self, mood: str) -> float:
-        """The smoothed score of `mood`; for no_face/uncertain, the top score (0 without a face)."""
-        if self.smoothed is None:
+        """The smoothed score of `mood`; for uncertain the top score; 0 for no_face."""
+        if self.smoothed is None or mood == NO_FACE:
             return 0.0
         return float(self.smoothed[self.labels.index(mood)] if mood in self.labels else self.smoothed.max())

@@ -1,0 +1,144 @@
+"""The `moodcast` command line: run, check-config, preview, watch, demo, mqtt-cleanup, recommend, spotify-auth."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+from moodcast import __version__
+
+EX_FAIL, EX_CONFIG = 1, 78
+
+
+def default_config_path() -> str:
+    """$MOODCAST_CONFIG, else /etc/moodcast/config.toml when installed, else ./config.toml."""
+    if os.environ.get("MOODCAST_CONFIG"):
+        return os.environ["MOODCAST_CONFIG"]
+    return "/etc/moodcast/config.toml" if Path("/etc/moodcast/config.toml").exists() else "config.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=None, metavar="FILE",
+                        help="configuration file (default: $MOODCAST_CONFIG, /etc/moodcast/config.toml or ./config.toml)")
+    parser = argparse.ArgumentParser(prog="moodcast", description="Facial emotion -> MQTT, music and videos, on the device.")
+    parser.add_argument("--version", action="version", version=f"moodcast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", parents=[common], help="run the daemon (foreground; systemd runs this)")
+    p.add_argument("--replay", metavar="PATH", help="analyse a video, image or directory instead of the camera")
+    p.add_argument("--fast", action="store_true", help="with --replay: as fast as possible, not in real time")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", parents=[common], help="validate the configuration, model, detector and secrets")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("preview", parents=[common], help="grab one frame, draw faces and scores, save a JPEG (local only)")
+    p.add_argument("-o", "--output", default="moodcast-preview.jpg", help="where to save (default: %(default)s)")
+    p.add_argument("--replay", metavar="PATH", help="use this image or video instead of the camera")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("watch", parents=[common], help="show what the daemon publishes, live and readable")
+    p.add_argument("--host", help="broker host (default: from the configuration)")
+    p.add_argument("--port", type=int, help="broker port (default: from the configuration)")
+    p.add_argument("--all", action="store_true", help="every moodcast device under the prefix, not just this one")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("demo", parents=[common], help="run on the bundled sample faces with an embedded broker, and watch")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("mqtt-cleanup", parents=[common], help="remove this device's Home Assistant entities and retained topics")
+    p.set_defaults(func=cmd_mqtt_cleanup)
+
+    from moodcast.recommend.cli import add_commands
+    add_commands(sub, parents=[common])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from moodcast.errors import USER_ERRORS, exit_code
+
+    try:
+        return args.func(args, None if args.func in (cmd_demo,) else load_config(args))
+    except USER_ERRORS as e:
+        print(f"moodcast: {e}", file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_config(args):
+    from moodcast import config
+
+    return config.load(args.config or default_config_path())
+
+
+def cmd_run(args, cfg) -> int:
+    from moodcast.daemon import Daemon
+    from moodcast.logs import setup_logging
+
+    if args.replay:
+        cfg.camera.source, cfg.camera.path, cfg.camera.realtime = "replay", args.replay, not args.fast
+    setup_logging(cfg.logging.level)
+    return Daemon(cfg).run()
+
+
+def cmd_check_config(args, cfg) -> int:
+    from moodcast.classifier import EmotionClassifier
+    from moodcast.detector import make_detector
+    from moodcast.secrets import read_secret
+
+    clf = EmotionClassifier(cfg.model.path or None, cfg.model.num_threads)
+    make_detector(cfg.detector)
+    if cfg.mqtt.username:
+        read_secret("mqtt_password", cfg.mqtt.password_file)
+    print(f"{cfg.source_path}: OK")
+    print(f"  camera   {cfg.camera.source} ({cfg.camera.path or cfg.camera.pipeline or cfg.camera.device}), "
+          f"max {cfg.camera.max_fps:g} fps")
+    print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
+    print(f"  mqtt     {'off' if not cfg.mqtt.enabled else f'{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}'}")
+    print(f"  state    {cfg.state_dir}")
+    return 0
+
+
+def cmd_preview(args, cfg) -> int:
+    from moodcast.preview import save_preview
+
+    if args.replay:
+        cfg.camera.source, cfg.camera.path = "replay", args.replay
+    for line in save_preview(cfg, Path(args.output)):
+        print(line)
+    return 0
+
+
+def cmd_watch(args, cfg) -> int:
+    from moodcast.watch import watch
+
+    cfg.mqtt.host, cfg.mqtt.port = args.host or cfg.mqtt.host, args.port or cfg.mqtt.port
+    topic = f"{cfg.mqtt.prefix}/+/#" if args.all else f"{cfg.mqtt.prefix}/{cfg.device_id}/#"
+    print(f"watching {topic} on {cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)", flush=True)
+    watch(cfg.mqtt, topic, threading.Event(), out=lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_demo(args, _cfg) -> int:
+    from moodcast.demo import run_demo
+
+    return run_demo(args.config, args.duration)
+
+
+def cmd_mqtt_cleanup(args, cfg) -> int:
+    from moodcast.cleanup import cleanup
+
+    for line in cleanup(cfg):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The daemon: camera -> analysis -> mood tracker -> MQTT and recommendations, one frame at a time.
+
+Everything runs on the main thread except paho's network thread, the camera reader thread and
+the recommendation worker; they hand data to this loop through thread-safe queues and events,
+so the frame loop never waits on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+
+import cv2
+
+from moodcast import __version__, config as config_module, homeassistant, payloads
+from moodcast.camera import Camera, Frame, Tick
+from moodcast.classifier import EmotionClassifier
+from moodcast.commands import Command, CommandError, parse_command
+from moodcast.config import Config
+from moodcast.detector import make_detector
+from moodcast.logs import setup_logging
+from moodcast.mqtt import MqttLink
+from moodcast.notify import Notifier
+from moodcast.pipeline import Analyzer
+from moodcast.recommend.service import RecommendationService
+from moodcast.stats import PipelineStats
+from moodcast.tracker import MoodChange, MoodTracker
+
+log = logging.getLogger("moodcast")
+STATE_REFRESH_S = 1.0  # at most this often for score-only updates of the retained state
+SCORE_CHANGE = 0.05  # ...and only when a score moved by this much
+
+
+class Daemon:
+    def __init__(self, config: Config):
+        self.config = config
+        self.stop_event = threading.Event()
+        self.reload_requested = threading.Event()
+        self.notifier = Notifier()
+        self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=64)
+        self.commands_dropped = 0
+        self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
+        self.analyzer = Analyzer(make_detector(config.detector), self.classifier, config.detector.faces)
+        self.camera = Camera(config.camera, self.stop_event)
+        self.tracker = MoodTracker(config.mood, self.classifier.labels, start=0.0)
+        self.stats = PipelineStats()
+        self.link = MqttLink(config.mqtt, config.device_id, self._queue_command) if config.mqtt.enabled else None
+        self.recommender = RecommendationService(config, self._publish)
+        self.faces = 0
+        self._mood_since_wall = time.time()
+        self._last_state: tuple | None = None
+        self._last_state_at = 0.0
+        self._last_stats_at = time.monotonic()
+        self._tick_reason = ""
+
+    # -- start and stop -------------------------------------------------------------------
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        if self.link:
+            self.link.start()
+            self._publish_discovery()
+        self.recommender.start()
+        self._publish_state(force=True)
+        self.notifier.ready(f"model {self.classifier.path.name}, camera {self.config.camera.source}")
+        log.info("moodcast %s running: %s camera, %s, max %.1f fps", __version__, self.config.camera.source,
+                 self.classifier.path.name, self.config.camera.max_fps)
+        try:
+            for item in self.camera.frames():
+                self._handle_pending()
+                if isinstance(item, Frame):
+                    self._process(item)
+                else:
+                    self._idle(item)
+                self._maybe_publish_stats()
+                if self.stop_event.is_set():
+                    break
+        finally:
+            self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping")
+        self.recommender.stop()
+        if self.link:
+            self.link.stop()
+
+    # -- the frame loop ---------------------------------------------------------------------
+    def _process(self, frame: Frame) -> None:
+        analysis = self.analyzer.analyse(frame.image)
+        t1 = time.perf_counter()
+        change = self.tracker.update(analysis.probs, frame.timestamp)
+        t2 = time.perf_counter()
+        self._faces_changed(len(analysis.faces), frame.timestamp)
+        if change:
+            self._mood_changed(change)
+        self._publish_state()
+        t3 = time.perf_counter()
+        stage_ms = dict(analysis.stage_ms, capture=frame.capture_ms, track=(t2 - t1) * 1e3, publish=(t3 - t2) * 1e3)
+        self.stats.record(stage_ms)
+        self.notifier.watchdog()  # only after a frame really went through
+        if self._tick_reason:
+            self._tick_reason = ""
+            self.notifier.status(self._status_line())
+
+    def _idle(self, tick: Tick) -> None:
+        if tick.reason != "stalled":
+            self.notifier.watchdog()  # paused or deliberately retrying: the loop is healthy
+        if tick.reason != self._tick_reason:
+            self._tick_reason = tick.reason
+            text = {"paused": "paused (privacy): camera released", "retrying": "camera unavailable, retrying",
+                    "stalled": "camera stalled: no frame within read_timeout_s"}[tick.reason]
+            self.notifier.status(text)
+            if tick.reason != "paused":
+                log.warning(text)
+                self._publish("event", {"type": "error", "component": "camera", "message": text})
+
+    def _faces_changed(self, faces: int, t: float) -> None:
+        if (faces > 0) != (self.faces > 0):
+            self._publish("event", {"type": "face_found" if faces else "face_lost", "faces": faces})
+        self.faces = faces
+        last_seen = self.tracker.last_face_at if self.tracker.last_face_at is not None else 0.0
+        self.recommender.on_face_presence(faces > 0, 0.0 if faces else t - last_seen)
+
+    def _mood_changed(self, change: MoodChange) -> None:
+        self._mood_since_wall = time.time()
+        log.info("mood %s -> %s (%.0f%%, %s held %.1f s)", change.previous, change.mood, change.confidence * 100,
+                 change.previous, change.held_for_s,
+                 extra={"MOOD": change.mood, "CONFIDENCE": f"{change.confidence:.2f}", "COMPONENT": "tracker"})
+        self._publish("event", {"type": "mood_changed", "from": change.previous, "to": change.mood,
+                                "confidence": round(change.confidence, 3), "held_for_s": round(change.held_for_s, 2)})
+        self.recommender.on_mood_changed(change.mood, change.confidence)
+        self.notifier.status(self._status_line())
+
+    def _status_line(self) -> str:
+        return f"mood={self.tracker.mood} {self.stats.fps:.1f} fps"
+
+    # -- publishing -------------------------------------------------------------------------
+    def _publish(self, kind: str, payload: dict) -> None:
+        """The one way out: recommendation worker and frame loop alike (payloads.stamp adds schema/time)."""
+        if self.link:
+            self.link.publish(kind, payloads.stamp(payload))
+
+    def _publish_state(self, force: bool = False) -> None:
+        t = self.tracker
+        key = (t.mood, self.faces, self.camera.paused.is_set(), self.recommender.policy, self.recommender.autoplay)
+        now = time.monotonic()
+        scores = t.scores
+        moved = self._last_state is None or any(abs(scores[k] - self._last_state[1].get(k, 0)) >= SCORE_CHANGE
+                                                for k in scores)
+        if not force and self._last_state and key == self._last_state[0] and not (
+                moved and now - self._last_state_at >= STATE_REFRESH_S):
+            return
+        self._last_state, self._last_state_at = (key, scores), now
+        self._publish("state", payloads.state(t.mood, t.confidence, _all_moods(scores), self.faces,
+                                              self._mood_since_wall, self.camera.paused.is_set(),
+                                              self.recommender.policy, self.recommender.autoplay))
+
+    def _publish_discovery(self) -> None:
+        if not self.config.mqtt.discovery:
+            return
+        for topic, cfg in homeassistant.discovery_messages(self.config.device_id, self.link.base,
+                                                           self.config.mqtt.discovery_prefix, __version__):
+            self.link.publish_raw(topic, payloads.encode(cfg), qos=1, retain=True)
+
+    def _maybe_publish_stats(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_stats_at < self.config.mqtt.stats_interval_s:
+            return
+        self._last_stats_at = now
+        fields = self.stats.snapshot()
+        fields.update(dropped_frames=self.camera.dropped,
+                      mqtt_reconnects=self.link.reconnects if self.link else 0,
+                      recommendations=self.recommender.stats())
+        self._publish("stats", payloads.stats(**fields))
+
+    # -- commands and reload (applied between frames) ---------------------------------------
+    def _queue_command(self, name: str, payload: bytes) -> None:
+        """paho thread: never blocks; a flood beyond the queue is dropped and counted."""
+        try:
+            self.commands.put_nowait((name, payload))
+        except queue.Full:
+            self.commands_dropped += 1
+
+    def _handle_pending(self) -> None:
+        if self.reload_requested.is_set():
+            self.reload_requested.clear()
+            self._reload()
+        for _ in range(self.commands.maxsize):
+            try:
+                name, payload = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self._run_command(name, payload)
+
+    def _run_command(self, name: str, payload: bytes) -> None:
+        try:
+            command = parse_command(name, payload)
+        except CommandError as e:
+            log.warning("rejected command %s: %s", name, e.message)
+            self._publish("event", {"type": "command", "command": name, "ok": False, "value": None, "message": e.message})
+            return
+        self._apply(command)
+        self._publish("event", {"type": "command", "command": command.name, "ok": True, "value": command.value,
+                                "message": "applied"})
+        self._publish_state(force=True)
+
+    def _apply(self, command: Command) -> None:
+        if command.setting == "paused":
+            (self.camera.paused.set if command.value else self.camera.paused.clear)()
+            log.info("privacy pause %s", "on: camera released" if command.value else "off: capturing again")
+        elif command.setting == "policy":
+            self.recommender.set_policy(command.value)
+        elif command.setting == "autoplay":
+            self.recommender.set_autoplay(command.value)
+        elif command.name == "snapshot_stats":
+            self._maybe_publish_stats(force=True)
+
+    def _reload(self) -> None:
+        """SIGHUP: mood, detector, fps and log level change live; other sections need a restart."""
+        self.notifier.reloading()
+        try:
+            new = config_module.load(self.config.source_path)
+        except config_module.ConfigError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            self.notifier.ready(self._status_line())
+            return
+        live = ("mood", "detector", "logging")
+        needs_restart = [name for name in ("model", "mqtt", "state", "spotify", "youtube", "recommendations")
+                         if getattr(new, name, None) != getattr(self.config, name, None)]
+        camera_changed = {k for k, v in vars(new.camera).items() if getattr(self.config.camera, k) != v} - {"max_fps"}
+        self.tracker.cfg = new.mood
+        self.analyzer.detector = make_detector(new.detector)
+        self.analyzer.faces_mode = new.detector.faces
+        self.config.camera.max_fps = new.camera.max_fps
+        setup_logging(new.logging.level)
+        for name in live:
+            setattr(self.config, name, getattr(new, name))
+        if camera_changed:
+            needs_restart.append("camera." + ",".join(sorted(camera_changed)))
+        log.info("configuration reloaded%s", f"; restart needed for: {', '.join(needs_restart)}" if needs_restart else "")
+        self.notifier.ready(self._status_line())
+
+
+def _all_moods(scores: dict[str, float]) -> dict[str, float]:
+    return {mood: scores.get(mood, 0.0) for mood in config_module.MOODS}

@@ -1,0 +1,40 @@
+"""`moodcast demo` (README command 1): the real daemon on bundled sample faces, an embedded broker
+on 127.0.0.1, and a live view of every message it publishes. No camera or broker needed."""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+
+from moodcast import config
+from moodcast.daemon import Daemon
+from moodcast.embedded_broker import EmbeddedBroker
+from moodcast.logs import setup_logging
+from moodcast.watch import watch
+
+
+def run_demo(config_path: str | None, duration: float) -> int:
+    cfg = config.load(config_path) if config_path else config.parse({})
+    samples = str(resources.files("moodcast") / "samples")
+    cfg.camera.source, cfg.camera.path, cfg.camera.loop, cfg.camera.realtime = "replay", samples, True, True
+    broker = EmbeddedBroker().start()
+    cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.username = True, "127.0.0.1", broker.port, ""
+    cfg.mqtt.tls.enabled = False
+    cfg.mqtt.stats_interval_s = min(cfg.mqtt.stats_interval_s, 10.0)
+    setup_logging(cfg.logging.level)
+    print(f"moodcast demo: replaying the bundled sample photos ({samples}) in a loop, "
+          f"{cfg.camera.image_seconds:g} s each,\nthrough an embedded MQTT broker on 127.0.0.1:{broker.port}. "
+          "Below is every message a subscriber (e.g. Home Assistant) receives. Ctrl-C stops.\n", flush=True)
+    stop_watch = threading.Event()
+    viewer = threading.Thread(target=watch, args=(cfg.mqtt, f"{cfg.mqtt.prefix}/#", stop_watch),
+                              kwargs={"out": lambda line: print(line, flush=True)}, daemon=True)
+    viewer.start()
+    daemon = Daemon(cfg)
+    if duration:
+        threading.Timer(duration, daemon.stop_event.set).start()
+    try:
+        return daemon.run()
+    finally:
+        stop_watch.set()
+        viewer.join(3)
+        broker.stop()

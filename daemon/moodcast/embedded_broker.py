@@ -1,0 +1,57 @@
+"""A throwaway MQTT broker on 127.0.0.1 for `moodcast demo` on a machine without one (amqtt)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+
+
+class EmbeddedBroker:
+    def __init__(self, port: int = 0):
+        self.port = port or free_port()
+        self._loop = asyncio.new_event_loop()
+        self._broker = None
+        self._thread = threading.Thread(target=self._serve, name="embedded-broker", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> "EmbeddedBroker":
+        try:
+            from amqtt.broker import Broker  # the `demo` extra; a real deployment uses its own broker
+        except ImportError:
+            raise RuntimeError("the embedded broker needs amqtt: pip install 'moodcast[demo]'") from None
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # its INFO chatter would drown the demo
+        config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+                  "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
+        self._broker = Broker(config, loop=self._loop)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error:
+            raise RuntimeError(f"embedded broker failed to start: {self._error}")
+        return self
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._broker.start())
+        except BaseException as e:  # reported to start(); the thread then ends
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        if self._broker and self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

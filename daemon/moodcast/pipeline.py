@@ -1,0 +1,43 @@
+"""One frame in, faces and emotion probabilities out, with the time each stage took."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from moodcast.classifier import EmotionClassifier
+from moodcast.detector import Face, crop_face
+from moodcast.preprocess import prepare_face
+
+
+@dataclass
+class Analysis:
+    faces: list[Face]
+    probs: np.ndarray | None  # over classifier.labels; None when no face was found
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Analyzer:
+    def __init__(self, detector, classifier: EmotionClassifier, faces_mode: str = "largest"):
+        self.detector, self.classifier, self.faces_mode = detector, classifier, faces_mode
+
+    def analyse(self, image: np.ndarray) -> Analysis:
+        t0 = time.perf_counter()
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        faces = sorted(self.detector.detect(gray), key=lambda f: f.area, reverse=True)
+        t1 = time.perf_counter()
+        if not faces:  # no face, no classification: an empty room costs only detection
+            return Analysis(faces, None, {"detect": _ms(t0, t1), "preprocess": 0.0, "classify": 0.0})
+        chosen = faces if self.faces_mode == "all" else faces[:1]
+        inputs = [prepare_face(crop_face(gray, face)) for face in chosen]
+        t2 = time.perf_counter()
+        probs = np.mean([self.classifier.predict(x) for x in inputs], axis=0)
+        t3 = time.perf_counter()
+        return Analysis(faces, probs, {"detect": _ms(t0, t1), "preprocess": _ms(t1, t2), "classify": _ms(t2, t3)})
+
+
+def _ms(a: float, b: float) -> float:
+    return (b - a) * 1000.0

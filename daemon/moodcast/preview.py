@@ -1,0 +1,55 @@
+"""`moodcast preview`: one frame with face boxes and scores, saved locally for aiming the camera.
+
+The only place moodcast writes an image, and only because the user asked for it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+
+from moodcast.camera import Replay, SourceError, make_live_source
+from moodcast.classifier import EmotionClassifier
+from moodcast.config import Config
+from moodcast.detector import crop_face, make_detector
+
+
+def grab_one_frame(cfg: Config):
+    if cfg.camera.source == "replay":
+        for _, _, image in Replay(cfg.camera.path, cfg.camera.image_seconds, loop=False).segments():
+            return image
+        raise SourceError(f"{cfg.camera.path}: nothing to replay", fatal=True)
+    source = make_live_source(cfg.camera)
+    source.open()
+    try:
+        return source.read()
+    finally:
+        source.close()
+
+
+def save_preview(cfg: Config, output: Path) -> list[str]:
+    image = grab_one_frame(cfg)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    classifier = EmotionClassifier(cfg.model.path or None, cfg.model.num_threads)
+    faces = sorted(make_detector(cfg.detector).detect(gray), key=lambda f: f.area, reverse=True)
+    lines = [f"{image.shape[1]}x{image.shape[0]} frame, {len(faces)} face(s)"]
+    thickness = max(2, image.shape[1] // 400)
+    for i, face in enumerate(faces, 1):
+        probs = classifier.classify(crop_face(gray, face))
+        top = sorted(zip(classifier.labels, probs), key=lambda p: -p[1])[:3]
+        label = f"{top[0][0]} {top[0][1]:.0%}"
+        colour = (0, 200, 0) if i == 1 else (0, 200, 255)
+        cv2.rectangle(image, (face.x, face.y), (face.x + face.w, face.y + face.h), colour, thickness)
+        cv2.putText(image, label, (face.x, max(20, face.y - 8)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.6, face.w / 250), colour, thickness)
+        lines.append(f"face {i}: {face.w}x{face.h} at ({face.x},{face.y}): "
+                     + ", ".join(f"{name} {p:.0%}" for name, p in top))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a camera frame: owner only
+    ok, jpeg = cv2.imencode(".jpg", image)
+    with os.fdopen(fd, "wb") as f:
+        f.write(jpeg.tobytes())
+    lines.append(f"saved {output} (local only; delete it when done)")
+    return lines

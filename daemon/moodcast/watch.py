@@ -1,0 +1,68 @@
+"""`moodcast watch`: a readable live view of what a moodcast daemon publishes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from moodcast.config import MqttConfig
+from moodcast.mqtt import ssl_context
+from moodcast.secrets import read_secret
+
+
+def describe(topic: str, payload: bytes) -> str:
+    """One line per message, e.g. `12:00:01 kitchen  mood      happy 87%  (1 face)`."""
+    parts = topic.split("/")
+    device, kind = (parts[-2], parts[-1]) if len(parts) >= 3 else ("", topic)
+    text = payload.decode("utf-8", "replace")
+    try:
+        data = json.loads(text) if text[:1] in "{[" else text
+    except ValueError:
+        data = text
+    return f"{time.strftime('%H:%M:%S')} {device:<10} {kind:<14} {_summary(kind, data)}"
+
+
+def _summary(kind: str, data) -> str:
+    if not isinstance(data, dict):
+        return str(data) if data != "" else "(cleared)"
+    if kind == "state":
+        flags = " [paused]" if data.get("paused") else ""
+        return f"{data.get('mood')} {data.get('confidence', 0):.0%}  ({data.get('faces')} face(s)){flags}"
+    if kind == "event":
+        kind_ = data.get("type")
+        if kind_ == "mood_changed":
+            return f"mood_changed {data.get('from')} -> {data.get('to')} ({data.get('confidence', 0):.0%})"
+        return f"{kind_} " + " ".join(f"{k}={v}" for k, v in data.items() if k not in ("schema", "type", "timestamp"))
+    if kind == "stats":
+        stages = " ".join(f"{k}={v}" for k, v in (data.get("stage_ms") or {}).items())
+        return f"{data.get('fps')} fps, cpu {data.get('cpu_percent')}%, rss {data.get('rss_mb')} MB; ms: {stages}"
+    if kind == "recommendation":
+        music = ", ".join(m.get("title", "?") for m in data.get("music", [])[:2])
+        videos = ", ".join(v.get("title", "?") for v in data.get("videos", [])[:2])
+        return f"for {data.get('mood')} ({data.get('policy')}): music: {music or '-'} | videos: {videos or '-'}"
+    if kind == "playback":
+        return f"{data.get('action')} ok={data.get('ok')} {data.get('message', '')}"
+    return json.dumps(data)[:160]
+
+
+def watch(cfg: MqttConfig, topic: str, stop: threading.Event, out=print) -> None:
+    """Print every message under `topic` until `stop` is set."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311)
+    if cfg.username:
+        client.username_pw_set(cfg.username, read_secret("mqtt_password", cfg.password_file))
+    if cfg.tls.enabled:
+        client.tls_set_context(ssl_context(cfg))
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1) if not rc.is_failure else out(
+        f"broker refused the connection: {rc}")
+    client.on_message = lambda c, u, m: out(describe(m.topic, m.payload))
+    client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    client.loop_start()
+    try:
+        stop.wait()
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -1,0 +1,74 @@
+"""Run the real `moodcast run` as a child process against a test broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.broker import Mosquitto
+
+
+def toml_value(v) -> str:
+    return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+
+
+def write_config(path: Path, broker: Mosquitto | None, **sections) -> Path:
+    """A config file; `sections` maps "camera" -> {"path": ...}, "mqtt.tls" -> {...}."""
+    merged = {"mqtt": {"enabled": False}} if broker is None else {
+        "mqtt": {"host": broker.host, "port": broker.port, "device_id": "testcam", "reconnect_min_s": 0.2,
+                 "reconnect_max_s": 1.0, "keepalive_s": 5}}
+    merged.setdefault("state", {"dir": str(path.parent / "state")})
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items()) + "\n"
+                   for name, values in merged.items())
+    path.write_text(text)
+    return path
+
+
+class DaemonProcess:
+    def __init__(self, config: Path, *args: str, env: dict | None = None):
+        self.proc = subprocess.Popen([sys.executable, "-m", "moodcast.cli", "run", "-c", str(config), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.communicate(timeout=10)[0]
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.running():
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "moodcast.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
