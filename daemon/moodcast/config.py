@@ -46,6 +46,7 @@ class CameraConfig:
     path: str = _opt("", doc="replay: a video file, an image, or a directory of images")
     realtime: bool = _opt(True, doc="replay at the file's own pace (false: as fast as possible)")
     loop: bool = _opt(False, doc="replay: start again at the end")
+    image_seconds: float = _opt(3.0, range=(0.1, 3600.0), doc="replay: how long each still image stays in view")
     width: int = _opt(640, range=(64, 4096))
     height: int = _opt(480, range=(48, 4096))
     max_fps: float = _opt(5.0, range=(0.1, 60.0), doc="analysed frames per second, at most")
@@ -74,10 +75,10 @@ class ModelConfig:
 
 @dataclass
 class MoodConfig:
-    smoothing: float = _opt(0.35, range=(0.01, 1.0), doc="EMA weight of the newest frame")
-    min_confidence: float = _opt(0.45, range=(0.0, 1.0), doc="below this the mood is 'uncertain'")
+    smoothing: float = _opt(0.5, range=(0.01, 1.0), doc="EMA weight of the newest frame")
+    min_confidence: float = _opt(0.40, range=(0.0, 1.0), doc="below this the mood is 'uncertain'")
     switch_margin: float = _opt(0.10, range=(0.0, 1.0), doc="a new mood must beat the current one by this much")
-    min_dwell_s: float = _opt(0.8, range=(0.0, 600.0), doc="a candidate mood must hold this long to become current")
+    min_dwell_s: float = _opt(0.6, range=(0.0, 600.0), doc="a candidate mood must hold this long to become current")
     no_face_after_s: float = _opt(2.0, range=(0.0, 600.0), doc="seconds without a face before the mood is 'no_face'")
 
 
