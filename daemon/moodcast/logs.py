@@ -1,0 +1,93 @@
+"""Logging: journal entries with structured fields under systemd, readable stderr lines otherwise.
+
+Callers attach journal fields with `extra`, e.g.
+    log.info("mood changed to happy", extra={"MOOD": "happy", "CONFIDENCE": "0.83", "COMPONENT": "tracker"})
+so that `journalctl -u moodcast MOOD=happy` finds the entry. Every record gets a COMPONENT
+(the logger name without the "moodcast." prefix unless the caller gives one).
+
+Three modes, chosen once per setup_logging() call:
+- stderr is the journal ($JOURNAL_STREAM names stderr's device:inode) and systemd-python is
+  importable (apt python3-systemd; pip systemd-python needs libsystemd-dev): native journal
+  protocol through systemd.journal.JournalHandler, with the fields above;
+- stderr is the journal but systemd-python is missing: one line per record with a "<N>" syslog
+  priority prefix, which journald turns into the entry's priority (fields are lost);
+- anything else (a terminal, a file, a pipe): "HH:MM:SS LEVEL component: message".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+SYSLOG_IDENTIFIER = "moodcast"
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def setup_logging(level: str) -> None:
+    """Route all logging to the journal or stderr; safe to call again (e.g. after a reload)."""
+    try:
+        threshold = _LEVELS[level.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"log level must be one of {', '.join(_LEVELS)}, got {level!r}") from None
+    on_journal = stderr_is_journal()
+    handler = _journal_handler() if on_journal else None
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_PrefixFormatter() if on_journal else _ConsoleFormatter())
+    handler.addFilter(_add_component)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(threshold)
+
+
+def stderr_is_journal() -> bool:
+    """True when systemd connected our stderr to journald (not merely: some parent was a service)."""
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    if not expected or sys.stderr is None:
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or a stream without a file descriptor
+        return False
+    return expected == f"{st.st_dev}:{st.st_ino}"
+
+
+def _journal_handler() -> logging.Handler | None:
+    try:
+        from systemd.journal import JournalHandler
+    except ImportError:  # python3-systemd not installed: fall back to prefixed stderr lines
+        return None
+    handler = JournalHandler(SYSLOG_IDENTIFIER=SYSLOG_IDENTIFIER)
+    handler.setFormatter(logging.Formatter("%(message)s"))  # the journal keeps time and priority itself
+    return handler
+
+
+def _add_component(record: logging.LogRecord) -> bool:
+    if not getattr(record, "COMPONENT", None):
+        name = record.name
+        record.COMPONENT = name[len("moodcast."):] if name.startswith("moodcast.") else name
+    return True
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(COMPONENT)s: %(message)s", datefmt="%H:%M:%S")
+
+
+class _PrefixFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__("%(COMPONENT)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_syslog_priority(record.levelno)}>{super().format(record)}"
+
+
+def _syslog_priority(levelno: int) -> int:
+    """logging level -> syslog priority, as journald reads it from a "<N>" line prefix."""
+    for threshold, priority in ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6)):
+        if levelno >= threshold:
+            return priority
+    return 7
