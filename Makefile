@@ -1,0 +1,59 @@
+# moodcast — the two commands of the README, plus the offline model pipeline and benchmarks.
+#   make run    set up a venv and run the daemon on the bundled sample faces (no camera, no broker)
+#   make test   the whole test suite (a real Mosquitto is started by the tests)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data/fer2013.npz
+RUN ?= runs/vgg16_w050
+WIDTH ?= 0.5
+EPOCHS ?= 24
+MODEL := daemon/moodcast/models/moodcast-vgg16-w050
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: run test model eval bench venv system-deps clean help
+
+help:
+	@sed -n '2,4p' Makefile
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt install python3-venv"; exit 1; }
+	$(BIN)/pip install -q --upgrade pip
+
+# stamp files so that repeated runs do not reinstall
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	@touch $@
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo,test,train]'
+	@touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(BIN)/moodcast demo
+
+system-deps:
+	@missing=""; for tool in mosquitto:mosquitto shellcheck:shellcheck systemd-analyze:systemd; do \
+	  command -v $${tool%%:*} >/dev/null || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "tests need:$$missing  ->  sudo apt install$$missing"; exit 1; fi; fi
+
+test: system-deps $(VENV)/.dev
+	$(BIN)/python -m pytest -q
+
+model: $(VENV)/.dev
+	$(BIN)/python -m edge_model.train --data $(DATA) --out $(RUN) --width $(WIDTH) --epochs $(EPOCHS) --warmup 1 --lr 0.02 --bf16
+	$(BIN)/python -m quantize.convert --run $(RUN) --data $(DATA) --out $(MODEL)
+	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite --float-model $(MODEL)-float32.tflite --keras-run $(RUN) --data $(DATA) --out edge_model/eval
+	$(BIN)/python -m edge_model.card --model $(MODEL)-int8.tflite --metrics edge_model/eval/metrics.json --run $(RUN)
+
+eval: $(VENV)/.dev
+	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite --float-model $(MODEL)-float32.tflite --data $(DATA) --out out/eval
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench --data $(DATA) --out out/bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
