@@ -64,13 +64,15 @@ def make_config(tmp_path, spotify: FakeSpotify | None = None, youtube: FakeYoutu
 class Published:
     """publish(kind, payload) for RecommendationService: validates, records, wakes waiters."""
 
-    def __init__(self):
+    def __init__(self, validate: bool = True):
         self.items: list[tuple[float, str, dict]] = []
         self._cond = threading.Condition()
+        self._validate = validate  # off only where publishing time is measured
 
     def __call__(self, kind: str, payload: dict) -> None:
         assert "schema" not in payload and "timestamp" not in payload
-        jsonschema.validate(payloads.stamp(payload), payloads.load_schema(SCHEMA_FOR[kind]))
+        if self._validate:
+            jsonschema.validate(payloads.stamp(payload), payloads.load_schema(SCHEMA_FOR[kind]))
         with self._cond:
             self.items.append((time.perf_counter(), kind, payload))
             self._cond.notify_all()
