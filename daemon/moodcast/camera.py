@@ -226,20 +226,24 @@ class Camera:
             source = make_live_source(self.cfg)
             try:
                 source.open()
-                log.info("%s opened", source.name)
-                delay = self.cfg.retry_initial_s
-                yield from self._read_live(source)
             except SourceError as e:
+                source.close()
                 if e.fatal:
                     raise
                 log.warning("%s; retrying in %.1f s", e, delay)
                 yield Tick("retrying")
                 self.stop.wait(delay)
                 delay = min(delay * 2, self.cfg.retry_max_s)
-            finally:
-                source.close()
+                continue
+            log.info("%s opened", source.name)
+            delay = self.cfg.retry_initial_s
+            error = yield from self._read_live(source)
+            if error:
+                log.warning("%s; reopening", error)
+                yield Tick("retrying")
 
     def _read_live(self, source) -> Iterator[Frame | Tick]:
+        """Frames until stopped, paused or the source fails; returns the failure, if any."""
         reader = LatestFrameReader(source)
         reader.start()
         try:
@@ -250,7 +254,7 @@ class Camera:
                 t0 = time.perf_counter()
                 image = reader.take(timeout=self.cfg.read_timeout_s, stop=self.stop)
                 if reader.error:
-                    raise reader.error
+                    return reader.error
                 if image is None:
                     yield Tick("stalled")
                     continue
@@ -258,13 +262,18 @@ class Camera:
                 index += 1
             if self.paused.is_set():
                 log.info("%s released (paused)", source.name)
+            return None
         finally:
             self.dropped += reader.dropped
             reader.stop()
 
 
 class LatestFrameReader:
-    """Reads a live source on its own thread and keeps only the newest frame."""
+    """Reads a live source on its own thread and keeps only the newest frame.
+
+    The thread also closes the source: releasing a capture while another thread is inside
+    its read() can crash the driver, so open, read and close all happen on this thread's watch.
+    """
 
     def __init__(self, source):
         self.source, self.error, self.dropped = source, None, 0
@@ -277,19 +286,21 @@ class LatestFrameReader:
         self._thread.start()
 
     def _run(self) -> None:
-        while self._running:
-            try:
-                image = self.source.read()
-            except SourceError as e:
-                self.error = e
-                image = None
-            with self._cond:
-                if self._frame is not None:
-                    self.dropped += 1
-                self._frame = image
-                self._cond.notify_all()
-            if self.error:
-                return
+        try:
+            while self._running:
+                try:
+                    image = self.source.read()
+                except SourceError as e:
+                    self.error, image = e, None
+                with self._cond:
+                    if self._frame is not None:
+                        self.dropped += 1
+                    self._frame = image
+                    self._cond.notify_all()
+                if self.error:
+                    return
+        finally:
+            self.source.close()
 
     def take(self, timeout: float, stop: threading.Event) -> np.ndarray | None:
         """The newest frame not yet taken, or None when none arrives within `timeout` s."""
@@ -304,6 +315,9 @@ class LatestFrameReader:
             return image
 
     def stop(self) -> None:
-        # a thread stuck inside the driver cannot be interrupted; it is a daemon thread and the
-        # source is closed by the caller, which makes most drivers return from read()
+        """Ask the thread to finish; it closes the source after its current read returns.
+
+        A read stuck inside the driver never returns: the daemon thread is then abandoned (and
+        the systemd watchdog, no longer fed, restarts the service).
+        """
         self._running = False

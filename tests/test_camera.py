@@ -1,0 +1,105 @@
+"""Frame sources: replay pacing and virtual time, live-camera threading, retries, pause, stalls."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from moodcast.camera import Camera, Frame, LatestFrameReader, SourceError, Tick
+from moodcast.config import CameraConfig
+from tests.media import SAMPLES
+
+
+def replay_cfg(**kw):
+    return CameraConfig(**{"source": "replay", "path": str(SAMPLES), "realtime": False, "max_fps": 5.0,
+                           "image_seconds": 2.0, **kw})
+
+
+def test_stills_become_a_stream_at_max_fps_in_virtual_time():
+    frames = list(Camera(replay_cfg(), threading.Event()).frames())
+    images = len(list(SAMPLES.glob("*.png")))
+    assert len(frames) == images * 2 * 5
+    assert [f.timestamp for f in frames[:3]] == pytest.approx([0.0, 0.2, 0.4])
+    assert frames[-1].timestamp == pytest.approx(images * 2 - 0.2)
+    assert frames[0].capture_ms > 0 and frames[1].capture_ms == 0  # a still is decoded once
+
+
+def test_realtime_replay_keeps_pace():
+    cfg = replay_cfg(realtime=True, path=str(SAMPLES / "01_astronaut.png"), image_seconds=1.0, max_fps=10)
+    t0 = time.monotonic()
+    frames = list(Camera(cfg, threading.Event()).frames())
+    assert len(frames) == 10
+    assert 0.85 <= time.monotonic() - t0 <= 2.0
+
+
+def test_missing_replay_and_bad_image_are_fatal(tmp_path):
+    with pytest.raises(SourceError, match="no such file or directory") as e:
+        list(Camera(replay_cfg(path=str(tmp_path / "nope")), threading.Event()).frames())
+    assert e.value.fatal
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(SourceError, match="broken.png: not a readable image"):
+        list(Camera(replay_cfg(path=str(tmp_path)), threading.Event()).frames())
+
+
+def test_pause_yields_ticks_and_resumes_where_it_was():
+    stop = threading.Event()
+    cam = Camera(replay_cfg(realtime=True, max_fps=20, image_seconds=0.5), stop)
+    items = cam.frames()
+    assert isinstance(next(items), Frame)
+    cam.paused.set()
+    assert next(items) == Tick("paused")
+    cam.paused.clear()
+    assert isinstance(next(items), Frame)
+    stop.set()
+
+
+def test_unavailable_camera_is_retried_with_backoff():
+    stop = threading.Event()
+    cam = Camera(CameraConfig(source="opencv", device="/dev/video99", retry_initial_s=0.1, retry_max_s=1.0), stop)
+    items = cam.frames()
+    t0 = time.monotonic()
+    ticks = [next(items) for _ in range(3)]
+    assert ticks == [Tick("retrying")] * 3
+    assert time.monotonic() - t0 >= 0.1 + 0.2  # 0.1 s, then 0.2 s: exponential
+    stop.set()
+
+
+class FakeDriver:
+    """A stand-in camera driver: delivers frames until told to hang, like a wedged USB camera."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.hang = threading.Event()
+        self.closed_by = None
+        self.reading = threading.Lock()
+
+    def read(self):
+        with self.reading:
+            while self.hang.is_set():
+                time.sleep(0.01)
+            time.sleep(0.01)
+            return np.zeros((4, 4, 3), np.uint8)
+
+    def close(self):
+        assert not self.reading.locked(), "closed while a read was in progress"
+        self.closed_by = threading.current_thread().name
+
+
+def test_reader_keeps_newest_frame_and_closes_the_source_itself():
+    driver = FakeDriver()
+    reader = LatestFrameReader(driver)
+    reader.start()
+    stop = threading.Event()
+    assert reader.take(1.0, stop) is not None
+    time.sleep(0.1)
+    assert reader.dropped > 0  # frames nobody asked for are replaced, not queued
+    driver.hang.set()
+    time.sleep(0.1)  # the read already in flight still delivers; drain it
+    reader.take(0.01, stop)
+    assert reader.take(0.2, stop) is None  # a stalled driver: no frame within the timeout
+    reader.stop()
+    driver.hang.clear()
+    reader._thread.join(2)
+    assert driver.closed_by == "camera-reader"
