@@ -32,9 +32,11 @@ class MusicCatalog:
 
     def items(self, table: MoodMusicConfig) -> MusicResult:
         cache, result = self._cache.load(), MusicResult()
+        before = dict(cache)
         configured = [self._configured_item(uri, cache, result) for uri in table.spotify_uris]
         found = [item for phrase in table.spotify_search for item in self._search(phrase, cache, result)]
-        self._cache.save(cache)
+        if cache != before:
+            self._cache.save(cache)
         seen: set[str] = set()
         result.items = [i for i in configured + found if not (i["uri"] in seen or seen.add(i["uri"]))]
         return result
