@@ -200,3 +200,91 @@ def test_frame_loop_protocol_ready_watchdog_stall_stopping(systemd, clean_env):
     finally:
         proc.kill()
         proc.wait()
+
+
+# --- the real daemon under the fake systemd ---------------------------------------------------
+
+# Stands in for Raspberry Pi OS's picamera2 (the camera driver is the one part that cannot run
+# here): it serves a real photo at ~30 fps, and its capture_array() hangs, like a wedged driver
+# read, while the file named by $FAKE_CAMERA_STALL exists. Everything above it is the daemon's own.
+FAKE_PICAMERA2 = textwrap.dedent('''
+    import os, time
+    import cv2
+
+    class Picamera2:
+        def __init__(self):
+            self.image = cv2.imread(os.environ["FAKE_CAMERA_IMAGE"], cv2.IMREAD_COLOR)
+
+        def create_video_configuration(self, main):
+            return {"main": main}
+
+        def configure(self, config):
+            self.image = cv2.resize(self.image, config["main"]["size"])
+
+        def start(self):
+            pass
+
+        def capture_array(self, name="main"):
+            while os.path.exists(os.environ["FAKE_CAMERA_STALL"]):
+                time.sleep(0.05)
+            time.sleep(1 / 30)
+            return self.image.copy()
+
+        def close(self):
+            pass
+''')
+
+
+def kinds(messages: list[str]) -> list[str]:
+    return [m.split("=", 1)[0] for m in messages]
+
+
+def test_real_daemon_ready_watchdog_stall_reload_stopping(tmp_path, systemd, clean_env):
+    from tests.daemon_process import DaemonProcess, write_config
+    from tests.media import SAMPLES
+
+    (tmp_path / "fake" / "picamera2").mkdir(parents=True)
+    (tmp_path / "fake" / "picamera2" / "__init__.py").write_text(FAKE_PICAMERA2)
+    stall = tmp_path / "stall"
+    config = write_config(tmp_path / "config.toml", None, camera={
+        "source": "picamera2", "width": 640, "height": 480, "max_fps": 10.0, "read_timeout_s": 0.5})
+    env = {"NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "1000000",  # ping every 0.5 s
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), str(REPO / "daemon")]),
+           "FAKE_CAMERA_IMAGE": str(SAMPLES / "01_astronaut.png"), "FAKE_CAMERA_STALL": str(stall)}
+
+    with DaemonProcess(config, env=env) as daemon:
+        ready = systemd.recv(timeout=120)
+        assert ready is not None and ready.startswith("READY=1\nSTATUS=model "), (ready, daemon.output())
+        assert "camera picamera2" in ready
+
+        flowing = [m for _, m in systemd.drain(3.0)]
+        pings = kinds(flowing).count("WATCHDOG")
+        assert 3 <= pings <= 8, flowing  # every ~0.5 s, not once per frame (~30 frames)
+        assert any(m.startswith("STATUS=mood=") and m.endswith(" fps") for m in flowing), flowing
+
+        stall.touch()  # the camera read hangs from now on
+        during = systemd.drain(4.5)
+        end = time.monotonic()
+        notice = [i for i, (_, m) in enumerate(during) if m == "STATUS=camera stalled: no frame within read_timeout_s"]
+        assert notice, during  # shown by systemctl status, after read_timeout_s
+        stalled_at, after = during[notice[0]][0], [m for _, m in during[notice[0] + 1:]]
+        assert "WATCHDOG" not in kinds(after), during  # systemd's watchdog would fire and restart us
+        assert end - stalled_at >= 2.5  # silent for five watchdog intervals
+        stall.unlink()
+        recovered = [m for _, m in systemd.drain(3.0)]
+        assert kinds(recovered).count("WATCHDOG") >= 3, recovered
+        assert any(m.startswith("STATUS=mood=") for m in recovered), recovered  # the stall notice is replaced
+
+        daemon.signal(signal.SIGHUP)  # systemctl reload
+        reload = [m for _, m in systemd.drain(2.0) if not m.startswith("WATCHDOG")]
+        assert reload[0].startswith("RELOADING=1\nMONOTONIC_USEC="), reload
+        assert any(m.startswith("READY=1") for m in reload[1:]), reload
+
+        stall.touch()  # stopping must work with the camera wedged too
+        time.sleep(1.0)
+        daemon.signal(signal.SIGTERM)
+        rest = [m for _, m in systemd.drain(3.0)]
+        assert "STOPPING=1" in rest, rest
+        assert daemon.wait(10) == 0
+    out = daemon.output()
+    assert "camera stalled" in out, out  # logged for journalctl as well
