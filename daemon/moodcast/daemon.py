@@ -111,14 +111,17 @@ class Daemon:
     def _idle(self, tick: Tick) -> None:
         if tick.reason != "stalled":
             self.notifier.watchdog()  # paused or deliberately retrying: the loop is healthy
-        if tick.reason != self._tick_reason:
-            self._tick_reason = tick.reason
-            text = {"paused": "paused (privacy): camera released", "retrying": "camera unavailable, retrying",
-                    "stalled": "camera stalled: no frame within read_timeout_s"}[tick.reason]
+        text = {"paused": "paused (privacy): camera released", "retrying": "camera unavailable, retrying",
+                "stalled": "camera stalled: no frame within read_timeout_s"}[tick.reason]
+        changed, self._tick_reason = tick.reason != self._tick_reason, tick.reason
+        if changed:
             self.notifier.status(text)
-            if tick.reason != "paused":
+            if tick.reason == "stalled":
                 log.warning(text)
-                self._publish("event", {"type": "error", "component": "camera", "message": text})
+        # every failed open (already spaced by the backoff) is reported, so a broker that was
+        # away for the first one, or a late subscriber, still hears about it
+        if tick.reason == "retrying" or (changed and tick.reason == "stalled"):
+            self._publish("event", {"type": "error", "component": "camera", "message": text})
 
     def _faces_changed(self, faces: int, t: float) -> None:
         if (faces > 0) != (self.faces > 0):
