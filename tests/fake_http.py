@@ -57,6 +57,9 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # one segment per response, no Nagle: else delayed ACKs add ~40 ms to every local call
+            wbufsize = -1
+            disable_nagle_algorithm = True
 
             def _any(self):
                 fake._serve(self)

@@ -332,7 +332,7 @@ def test_a_revoked_token_is_refreshed_and_the_new_one_kept_0600(tmp_path, spotif
 
 
 def test_frame_loop_calls_never_wait_for_a_slow_api(tmp_path, spotify, youtube, run):
-    spotify.script("GET", "/v1/search", Reply(200, {"playlists": {"items": []}}, delay=0.8), times=2)
+    spotify.script("GET", "/v1/search", Reply(200, {"playlists": {"items": []}}, delay=0.4), times=2)
     service, published = run(make_config(tmp_path, spotify, youtube))
     service.on_mood_changed("sad", 0.8)
     while not spotify.hits("GET", "/v1/search"):
@@ -432,3 +432,27 @@ def test_music_starts_and_videos_are_suggested_well_within_1_5_s(tmp_path, spoti
                      f"{done['latency_ms'] - done['api_ms']:.0f} ms)")
     with capsys.disabled():
         print("\n  " + "\n  ".join(lines))
+
+
+def test_an_uncertain_moment_changes_nothing(tmp_path, spotify, youtube, run):
+    service, published = run(make_config(tmp_path, spotify, youtube))
+    service.on_mood_changed("sad", 0.8)
+    wait_plays(published, 1)
+    service.on_mood_changed("uncertain", 0.3)
+    service.on_mood_changed("sad", 0.8)
+    service.on_mood_changed("happy", 0.8)
+    wait_plays(published, 2)
+    assert [r["mood"] for r in published.of("recommendation")] == ["sad", "happy"]
+
+
+def test_the_youtube_budget_holds_across_a_daemon_restart(tmp_path, spotify, youtube, run):
+    cfg = make_config(tmp_path, spotify, youtube, overrides={"youtube": {"daily_budget": 1}})
+    first, published = run(cfg)
+    first.on_mood_changed("sad", 0.8)
+    assert published.wait_for("recommendation")["videos"]
+    first.stop()
+    second, published2 = run(cfg)
+    second.on_mood_changed("happy", 0.8)
+    assert published2.wait_for("recommendation")["videos"] == []
+    assert len(youtube.searches()) == 1
+    assert second.stats()["youtube_calls_today"] == 1 and second.stats()["youtube_daily_budget"] == 1

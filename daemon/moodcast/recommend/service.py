@@ -154,7 +154,9 @@ class RecommendationService:
             self._on_timers(message[1])
 
     def _on_mood(self, mood: str, t0: float) -> None:
-        if mood not in RECOMMENDABLE:  # no_face / uncertain: keep what plays, drop what was pending
+        if mood == "uncertain":
+            return  # no information: the last mood's music and plans stand
+        if mood not in RECOMMENDABLE:  # no_face: keep what plays, drop what was pending
             self._mood, self._want = None, None
             self._timers.clear()
             return
