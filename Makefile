@@ -28,13 +28,15 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	@touch $@
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[demo,test,train]'
+	@# systemd-python compiles against libsystemd; without it the journal test skips with a reason
+	if pkg-config --exists libsystemd 2>/dev/null; then $(BIN)/pip install -q -e '.[journal]'; fi
 	@touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime
 	$(BIN)/moodcast demo
 
 system-deps:
-	@missing=""; for tool in mosquitto:mosquitto shellcheck:shellcheck systemd-analyze:systemd; do \
+	@missing=""; for tool in mosquitto:mosquitto shellcheck:shellcheck systemd-analyze:systemd pkg-config:pkg-config; do \
 	  command -v $${tool%%:*} >/dev/null || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

@@ -37,6 +37,15 @@ def test_credentials_directory_without_that_credential_falls_through(env, tmp_pa
     assert read_secret("mqtt_password", secret_file(tmp_path / "pw", "from-file")) == "from-file"
 
 
+def test_empty_credential_counts_as_not_set(env, tmp_path):
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    secret_file(creds / "mqtt_password", "", 0o400)  # the installer's placeholder, never filled in
+    env.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    env.setenv("MOODCAST_MQTT_PASSWORD", "from-env")
+    assert read_secret("mqtt_password") == "from-env"
+
+
 def test_from_file(env, tmp_path):
     env.setenv("MOODCAST_MQTT_PASSWORD", "from-env")
     assert read_secret("mqtt_password", secret_file(tmp_path / "pw", "  s3cret \n")) == "s3cret"

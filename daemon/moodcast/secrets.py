@@ -21,7 +21,9 @@ def read_secret(name: str, file: str | os.PathLike | None = None) -> str | None:
     """The secret's value with surrounding whitespace stripped, or None when it is not configured."""
     cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / name).is_file():
-        return _read_file(Path(cred_dir) / name)
+        value = _read_file(Path(cred_dir) / name)
+        if value:  # the installer creates empty credentials (systemd needs the files): not set
+            return value
     if file:
         return _read_file(Path(file))
     value = os.environ.get(f"MOODCAST_{name.upper()}")
