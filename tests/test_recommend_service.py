@@ -195,7 +195,7 @@ def test_respect_manual_holds_back_until_the_user_stops(tmp_path, spotify, youtu
 
 def test_respect_manual_applies_to_changes_after_moodcast_acted_and_ends_with_the_window(tmp_path, spotify, youtube, run):
     cfg = make_config(tmp_path, spotify, youtube, overrides={"recommendations": {
-        "manual_check_s": 0.1, "manual_window_s": 0.5}})
+        "manual_check_s": 0.1, "manual_window_s": 1.0}})  # ten checks: holding back is not a failure
     service, published = run(cfg)
     service.on_mood_changed("happy", 0.9)
     wait_plays(published, 1)
@@ -204,7 +204,7 @@ def test_respect_manual_applies_to_changes_after_moodcast_acted_and_ends_with_th
     published.wait_for("playback", lambda p: p["action"] == "none")
     assert len(spotify.plays()) == 1
     wait_plays(published, 2)  # the window passed while they kept playing
-    assert 0.45 < spotify.plays()[1].t - published.time_of(published.of("playback")[1]) < 1.0
+    assert 0.9 < spotify.plays()[1].t - published.time_of(published.of("playback")[1]) < 1.5
 
 
 def test_nobody_there_pauses_music_moodcast_started(tmp_path, spotify, youtube, run):

@@ -17,7 +17,7 @@ from .spotify import Device, SpotifyClient, SpotifyFailure
 
 log = logging.getLogger("moodcast.recommend")
 
-_MAX_ATTEMPTS = 6  # per Want; a mood change starts a new Want
+_MAX_FAILURES = 6  # per Want; a mood change starts a new Want
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Want:
     profile: str
     uri: str
     volume: int
-    attempts: int = 0
+    failures: int = 0
 
 
 @dataclass
@@ -39,7 +39,6 @@ class Outcome:
     context_uri: str | None = None
     retry_in: float | None = None
     error: bool = False  # publish an error event
-    called_api: bool = True
 
     def payload(self) -> dict:
         return {"action": self.action, "ok": self.ok, "device": self.device, "context_uri": self.context_uri,
@@ -64,12 +63,11 @@ class Player:
         early = self._reason_not_to_call(want)
         if early:
             return early
-        want.attempts += 1
         try:
             manual = self._manual_outcome(want) if self._rc.respect_manual else None
             if manual:
                 return manual
-            device = self._choose_device(allow_fallback=want.attempts > self._scfg.device_retries)
+            device = self._choose_device(allow_fallback=want.failures >= self._scfg.device_retries)
             if not device.is_active:
                 self._sp.transfer(device.id)
             self._sp.play(device.id, want.uri)
@@ -82,16 +80,16 @@ class Player:
     def _reason_not_to_call(self, want: Want) -> Outcome | None:
         now = self._clock()
         if now < self._premium_block_until:
-            return Outcome("none", False, "Spotify Premium is required to control playback", called_api=False)
+            return Outcome("none", False, "Spotify Premium is required to control playback")
         if self.playing_ours and self.current and self.current.profile == want.profile:
             return Outcome("none", True, f"already playing {want.profile} music", self._name(),
-                           self.current.uri, called_api=False)
+                           self.current.uri)
         wait = self.cooldown_left()
         if wait > 0:
             return Outcome("none", True, f"cool-down: changing music in {wait:.0f} s if the mood holds",
-                           self._name(), self.current.uri if self.current else None, retry_in=wait, called_api=False)
-        if want.attempts >= _MAX_ATTEMPTS:
-            return Outcome("play", False, f"gave up after {want.attempts} attempts", error=True, called_api=False)
+                           self._name(), self.current.uri if self.current else None, retry_in=wait)
+        if want.failures >= _MAX_FAILURES:
+            return Outcome("play", False, f"gave up on {want.uri} after {want.failures} failed attempts", error=True)
         return None
 
     @property
@@ -142,17 +140,17 @@ class Player:
         return Outcome("play", True, f"playing {want.profile} music for {want.mood}", device.name, want.uri)
 
     def _failed(self, want: Want, f: SpotifyFailure) -> Outcome:
+        want.failures += 1
         retry_in = None
-        if f.kind == "device" and want.attempts <= self._scfg.device_retries:
+        if f.kind == "device" and want.failures <= self._scfg.device_retries:
             retry_in = self._scfg.device_retry_s
-            f.message += f"; looking again in {retry_in:g} s ({want.attempts}/{self._scfg.device_retries})"
+            f.message += f"; looking again in {retry_in:g} s ({want.failures}/{self._scfg.device_retries})"
         elif f.kind in ("rate_limited", "backoff", "server", "timeout", "network"):
             retry_in = f.retry_after or self._sp.backoff.wait_s() or self._scfg.backoff_initial_s
         elif f.kind == "premium":
             self._premium_block_until = self._clock() + self._scfg.backoff_max_s
-        log.info("Spotify: play %s failed: %s", want.uri, f.message)
-        return Outcome("play", False, f.message, self._name(), want.uri, retry_in=retry_in,
-                       error=f.kind != "backoff", called_api=f.kind != "backoff")
+        (log.info if f.kind == "backoff" else log.warning)("Spotify: play %s failed: %s", want.uri, f.message)
+        return Outcome("play", False, f.message, self._name(), want.uri, retry_in=retry_in, error=f.kind != "backoff")
 
     # --- pausing when nobody is there ----------------------------------------------------
 

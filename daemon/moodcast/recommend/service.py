@@ -12,9 +12,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
-from ..config import Config, MoodMusicConfig
+from ..config import MOODS, Config
 from ..secrets import SecretError, read_secret
 from .music import MusicCatalog
 from .playback import Outcome, Player, Want
@@ -25,11 +26,13 @@ from .youtube import YoutubeClient
 
 log = logging.getLogger("moodcast.recommend")
 
-RECOMMENDABLE = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 class RecommendationService:
-    def __init__(self, config: Config, publish):
+    """publish(kind, payload): kind "recommendation" and "playback" (retained) or "event"; the MQTT
+    layer adds schema and timestamp. publish is called from the worker thread."""
+
+    def __init__(self, config: Config, publish: Callable[[str, dict], None]):
         self._cfg, self._rc, self._publish = config, config.recommendations, publish
         self._policy, self._autoplay = self._rc.policy, self._rc.autoplay
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -63,9 +66,11 @@ class RecommendationService:
             self._thread = None
 
     def on_mood_changed(self, mood: str, confidence: float) -> None:
+        """A stable mood from the tracker (also no_face / uncertain); returns at once."""
         self._queue.put(("mood", mood, time.perf_counter()))
 
     def on_face_presence(self, present: bool, absent_for_s: float) -> None:
+        """Called every frame; costs a comparison unless the no-face pause threshold is crossed."""
         away = not present and absent_for_s >= self._rc.no_face_pause_s
         if away != self._away:  # only the crossing is a message; this runs every frame
             self._away = away
@@ -156,7 +161,7 @@ class RecommendationService:
     def _on_mood(self, mood: str, t0: float) -> None:
         if mood == "uncertain":
             return  # no information: the last mood's music and plans stand
-        if mood not in RECOMMENDABLE:  # no_face: keep what plays, drop what was pending
+        if mood not in MOODS:  # no_face: keep what plays, drop what was pending
             self._mood, self._want = None, None
             self._timers.clear()
             return
@@ -285,8 +290,11 @@ def _connect_spotify(config: Config) -> SpotifyClient | None:
         return None
     try:
         return SpotifyClient(config.spotify, daemon_oauth(config))
-    except (NotConfigured, SecretError) as e:
+    except NotConfigured as e:
         log.info("Spotify: off, %s", e)
+        return None
+    except SecretError as e:  # configured but unusable: worth a warning
+        log.warning("Spotify: off, %s", e)
         return None
 
 
@@ -297,7 +305,7 @@ def _connect_youtube(config: Config) -> YoutubeClient | None:
     try:
         key = read_secret("youtube_api_key", config.youtube.api_key_file or None)
     except SecretError as e:
-        log.info("YouTube: off, %s", e)
+        log.warning("YouTube: off, %s", e)
         return None
     if not key:
         log.info("YouTube: off, no API key (credential youtube_api_key, [youtube] api_key_file "
