@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
 from moodcast import homeassistant, payloads
 from moodcast.config import Config
-from moodcast.mqtt import ssl_context
-from moodcast.secrets import read_secret
+from moodcast.mqtt import make_client
 
 RETAINED_KINDS = [kind for kind, spec in payloads.TOPICS.items() if spec.retain]
 
@@ -19,12 +15,7 @@ class CleanupError(Exception):
 
 def cleanup(cfg: Config) -> list[str]:
     m = cfg.mqtt
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"moodcast-cleanup-{cfg.device_id}",
-                         protocol=paho.MQTTv5 if m.protocol == "5" else paho.MQTTv311)
-    if m.username:
-        client.username_pw_set(m.username, read_secret("mqtt_password", m.password_file))
-    if m.tls.enabled:
-        client.tls_set_context(ssl_context(m))
+    client = make_client(m, f"moodcast-cleanup-{cfg.device_id}")
     try:
         client.connect(m.host, m.port, keepalive=m.keepalive_s)
     except OSError as e:

@@ -4,6 +4,7 @@ on 127.0.0.1, and a live view of every message it publishes. No camera or broker
 from __future__ import annotations
 
 import threading
+import time
 from importlib import resources
 
 from moodcast import config
@@ -35,6 +36,7 @@ def run_demo(config_path: str | None, duration: float) -> int:
     try:
         return daemon.run()
     finally:
+        time.sleep(0.5)  # let the viewer print the daemon's last words (availability: offline)
         stop_watch.set()
         viewer.join(3)
         broker.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import socket
 import threading
@@ -44,11 +45,17 @@ class EmbeddedBroker:
         self._ready.set()
         self._loop.run_forever()
 
-    def stop(self) -> None:
-        if self._broker and self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+    def stop(self, timeout: float = 3.0) -> None:
+        if not (self._broker and self._thread.is_alive()):
+            return
+        logging.getLogger("amqtt").setLevel(logging.CRITICAL)  # its cancelled tasks are expected now
+        shutdown = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+        try:
+            shutdown.result(timeout)
+        except (TimeoutError, concurrent.futures.TimeoutError):
+            shutdown.cancel()  # amqtt can wait on idle client sessions; nothing of value is lost
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
 
 
 def free_port() -> int:

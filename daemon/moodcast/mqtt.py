@@ -42,14 +42,8 @@ class MqttLink:
         return f"{self.base}/{kind}"
 
     def _make_client(self, device_id: str) -> paho.Client:
-        protocol = paho.MQTTv5 if self.cfg.protocol == "5" else paho.MQTTv311
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.cfg.client_id or f"moodcast-{device_id}",
-                             protocol=protocol)
+        client = make_client(self.cfg, self.cfg.client_id or f"moodcast-{device_id}", self._ssl_context)
         client.will_set(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
-        if self.cfg.username:
-            client.username_pw_set(self.cfg.username, read_secret("mqtt_password", self.cfg.password_file))
-        if self._ssl_context:
-            client.tls_set_context(self._ssl_context)
         client.reconnect_delay_set(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)
         client.max_queued_messages_set(100)  # bounds paho's own queue if a publish races a disconnect
         client.on_connect = self._on_connect
@@ -146,6 +140,17 @@ class MqttLink:
             return f"TLS failed: {e.reason or e}"
         except OSError as e:
             return e.strerror or str(e)
+
+
+def make_client(cfg: MqttConfig, client_id: str = "", context: ssl.SSLContext | None = None) -> paho.Client:
+    """A paho 2 client with the configured protocol, credentials and TLS (not yet connected)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311)
+    if cfg.username:
+        client.username_pw_set(cfg.username, read_secret("mqtt_password", cfg.password_file))
+    if cfg.tls.enabled:
+        client.tls_set_context(context or ssl_context(cfg))
+    return client
 
 
 def ssl_context(cfg: MqttConfig) -> ssl.SSLContext:

@@ -6,12 +6,8 @@ import json
 import threading
 import time
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
 from moodcast.config import MqttConfig
-from moodcast.mqtt import ssl_context
-from moodcast.secrets import read_secret
+from moodcast.mqtt import make_client
 
 
 def describe(topic: str, payload: bytes) -> str:
@@ -51,11 +47,7 @@ def _summary(kind: str, data) -> str:
 
 def watch(cfg: MqttConfig, topic: str, stop: threading.Event, out=print) -> None:
     """Print every message under `topic` until `stop` is set."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311)
-    if cfg.username:
-        client.username_pw_set(cfg.username, read_secret("mqtt_password", cfg.password_file))
-    if cfg.tls.enabled:
-        client.tls_set_context(ssl_context(cfg))
+    client = make_client(cfg)
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1) if not rc.is_failure else out(
         f"broker refused the connection: {rc}")
     client.on_message = lambda c, u, m: out(describe(m.topic, m.payload))
