@@ -125,3 +125,13 @@ def test_quota_days_follow_pacific_time(utc, reset):
     t = datetime.fromisoformat(utc).timestamp()
     assert next_pacific_midnight(t) == datetime.fromisoformat(reset).timestamp()
     assert pacific_day(next_pacific_midnight(t)) != pacific_day(t)
+
+
+def test_searches_by_another_process_count_too(tmp_path, youtube):
+    """`moodcast recommend` from a shell shares the ledger with the running daemon."""
+    cfg, clock = make_config(tmp_path, youtube=youtube, overrides={"youtube": {"daily_budget": 2}}), Clock()
+    daemon, shell = client_for(cfg, clock), client_for(cfg, clock)
+    daemon.videos("sad", "sad songs", PHRASES)
+    shell.videos("happy", "happy music", ["happy music"])
+    assert "budget" in daemon.videos("angry", "angry rock music", ["angry rock music"]).note
+    assert len(youtube.searches()) == 2

@@ -158,10 +158,11 @@ class Player:
         if not self.playing_ours or not self.current:
             return None
         try:
-            if _playing_uri(self._sp.playback()) != self.current.uri:
+            playing = _playing_uri(self._sp.playback())
+            if playing != self.current.uri:
                 self.playing_ours = False  # the user took over (or stopped): leave it alone
-                return Outcome("none", True, "nobody there, but the music is not moodcast's: not pausing",
-                               self._name(), None)
+                why = "nothing is playing" if playing is None else "the music is not moodcast's"
+                return Outcome("none", True, f"nobody there, but {why}: not pausing", self._name(), playing)
             self._sp.pause(self.device.id if self.device else None)
         except SpotifyFailure as f:
             return Outcome("pause", False, f.message, self._name(), self.current.uri, error=f.kind != "backoff")

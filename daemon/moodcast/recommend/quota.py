@@ -49,6 +49,7 @@ class DailyBudget:
 
     def refusal(self) -> str | None:
         """Why no call may be made now, or None."""
+        self._state = self._file.load()  # `moodcast recommend` may have spent some meanwhile
         if self.blocked_until:
             return "YouTube quota exceeded; waiting for the reset at midnight Pacific time"
         if self.calls_today >= self.budget:
@@ -56,11 +57,12 @@ class DailyBudget:
         return None
 
     def spend(self) -> None:
+        self._state = self._file.load()
         self._state = {**self._state, "day": pacific_day(self._clock()), "calls": self.calls_today + 1}
         self._file.save(self._state)
 
     def block_until_reset(self) -> float:
         until = next_pacific_midnight(self._clock())
-        self._state = {**self._state, "blocked_until": until}
+        self._state = {**self._file.load(), "blocked_until": until}
         self._file.save(self._state)
         return until
