@@ -39,7 +39,7 @@ def make_config(tmp_path, spotify: FakeSpotify | None = None, youtube: FakeYoutu
                 authorised: bool = True, overrides: dict | None = None) -> config_module.Config:
     """A Config whose Spotify/YouTube base URLs point at the fakes (or that has no credentials)."""
     raw: dict = {"state": {"dir": str(tmp_path / "state")},
-                 "recommendations": {"cooldown_s": 0.0, "policy": "match"}}
+                 "recommendations": {"cooldown_s": 0.0, "policy": "match", "autoplay": True}}
     if spotify:
         secret = tmp_path / "spotify_secret"
         secret.write_text(spotify.client_secret + "\n")

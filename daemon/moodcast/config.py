@@ -196,7 +196,7 @@ def _default_moods() -> dict[str, MoodMusicConfig]:
 @dataclass
 class RecommendationsConfig:
     policy: str = _opt("uplift", choices=("match", "uplift", "off"), doc="runtime-settable; off disables every mood")
-    autoplay: bool = _opt(True, doc="start music on Spotify (false: only publish recommendations)")
+    autoplay: bool = _opt(False, doc="start music on Spotify by itself (opt-in; false: only publish recommendations)")
     cooldown_s: float = _opt(120.0, range=(0.0, 86400.0), doc="no playback change more often than this")
     variety: int = _opt(3, range=(0, 50), doc="do not replay any of the last N choices while others exist")
     uplift_step_s: float = _opt(600.0, range=(0.1, 86400.0), doc="uplift: next step after the mood held this long")
