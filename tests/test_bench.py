@@ -1,0 +1,105 @@
+"""The benchmark's own logic on tiny inputs: scene building, statistics, reaction analysis, budgets, report."""
+
+import numpy as np
+import pytest
+
+from bench import budgets, report, scenes
+from bench.reaction import analyse
+from bench.stats import slope, summary
+
+
+@pytest.fixture
+def tiny_fer(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 6
+    path = tmp_path / "fer.npz"
+    votes = np.zeros((n, 10), np.uint8)
+    votes[:, 1] = 8  # FER+ majority: happiness
+    np.savez(path, images=rng.integers(0, 255, (n, 48, 48), dtype=np.uint8), labels=np.full(n, 3, np.int8),
+             usage=np.array(["Training"] * 2 + ["PrivateTest"] * 4), ferplus_votes=votes)
+    return scenes.Fer2013(path)
+
+
+def test_fer_scene_places_the_face_inside_a_full_frame(tiny_fer):
+    assert len(tiny_fer) == 4 and tiny_fer.labels[0] == "happy" and tiny_fer.ferplus[0] == "happy"
+    s = scenes.fer_scene(tiny_fer, 1, seed=3)
+    x, y, w, h = s.box
+    assert s.image.shape == (scenes.HEIGHT, scenes.WIDTH, 3) and s.image.dtype == np.uint8
+    assert scenes.FACE_PX[0] <= w == h <= scenes.FACE_PX[1]
+    assert 0 <= x and x + w <= scenes.WIDTH and 0 <= y and y + h <= scenes.HEIGHT
+    assert np.array_equal(s.image, scenes.fer_scene(tiny_fer, 1, seed=3).image)  # deterministic
+    assert list(tiny_fer.clear("happy")) == [0, 1, 2, 3] and len(tiny_fer.clear("sad")) == 0
+
+
+def test_feather_fades_only_at_the_edges():
+    a = scenes._feather(100)
+    assert a[50, 50] == 1.0 and a[0, 50] == 0.0 and 0 < a[3, 50] < 1
+
+
+def test_letterbox_and_iou():
+    out = scenes.letterbox(np.full((100, 400, 3), 200, np.uint8))
+    assert out.shape == (480, 640, 3) and out[0, 0, 0] == 0 and out[240, 320, 0] == 200
+    assert scenes.iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert scenes.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert scenes.iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+
+
+def test_summary_and_slope():
+    s = summary(range(1, 101))
+    assert s["n"] == 100 and s["p50"] == 50.5 and s["max"] == 100 and s["p95"] == pytest.approx(95.05)
+    assert summary([]) == {"n": 0}
+    assert slope([0, 1, 2, 3], [5, 7, 9, 11]) == pytest.approx(2.0)
+    assert slope([1], [1]) == 0.0
+
+
+class FakeRecorder:
+    def __init__(self, changes, found):
+        self._events = {"mood_changed": changes, "face_found": found}
+
+    def events(self, kind):
+        return self._events.get(kind, [])
+
+
+def test_reaction_analysis_counts_reactions_flicker_and_misses():
+    t0, s = 100.0, 10.0
+    changes = [(100.9, {"to": "neutral"}),                       # stretch 0: first face
+               (111.0, {"to": "uncertain"}), (111.2, {"to": "happy"}),  # stretch 1: via uncertain
+               (115.0, {"to": "neutral"}),                       # stretch 1: a false change
+               (120.8, {"to": "sad"})]                           # stretch 2: wrong mood, never surprise
+    r = analyse(["neutral", "happy", "surprise"], t0, s, FakeRecorder(changes, [(100.05, {})]))
+    assert r["first_face_s"] == pytest.approx(0.9)
+    assert r["reaction_samples_s"] == [pytest.approx(1.2)]
+    assert r["transitional_changes"] == 1 and r["false_changes_steady"] == 1
+    assert r["missed"] == [{"stretch": 2, "expected": "surprise", "got": ["sad"]}]
+    assert r["anchor_check_ms"] == pytest.approx(50.0)
+
+
+def fake_results():
+    stage = {s: summary([1.0, 2.0]) for s in ("capture", "detect", "preprocess", "classify", "track", "publish")}
+    cfg = {"stages_ms": stage, "frame_ms": summary([6.0, 12.0]), "one_face_detect_classify_ms": summary([10.0, 20.0]),
+           "fps_unpaced": 100.0, "model_load_ms": 5.0, "first_invoke_ms": 1.0, "model": "m", "threads": 2}
+    soak = {"ready_s": 1.0, "rss_mb_at_ready": 100, "rss_mb_after_warmup": 110, "rss_mb_end": 110, "rss_mb_max": 111,
+            "rss_slope_mb_per_h": 0.1, "rss_fit_growth_mb": 0.0, "fit_window_s": 60, "cpu_percent": 12.0,
+            "samples": [[0, 100, 0], [30, 110, 3], [60, 110, 6]], "daemon_stats": []}
+    return {"date": "2026-01-01", "machine": "test", "load_start": 0, "load_end": 0, "note": "", "skipped": [],
+            "elapsed_s": 1.0, "stages": {"int8_t2": cfg, "float32_t2": cfg},
+            "reaction": {"switches": 2, "switch_s": 10, "moods": ["happy", "neutral"], "faces": "test",
+                         "reaction_s": summary([1.0, 1.4]), "reaction_samples_s": [1.0, 1.4], "false_changes_steady": 0,
+                         "transitional_changes": 0, "missed": [], "first_face_s": 1.0, "anchor_check_ms": 40.0},
+            "footprint": {"face": soak, "no_face": dict(soak, cpu_percent=8.0), "ready_s": [1.0, 2.0],
+                          "soak_s": 60, "sample_s": 10}}
+
+
+def test_budgets_and_report(tmp_path):
+    results = fake_results()
+    checked = budgets.check(results)
+    assert not checked["detect+classify p95 (int8, 2 thr), ms"]["ok"]  # p95 of [10, 20] is 19.5 > 15
+    assert checked["reaction p95, s"]["ok"] and checked["CPU no face < face, %"]["ok"]
+    assert checked["start to READY (worst), s"]["value"] == 2.0
+    results["budgets"] = checked
+    results["pi4_estimate"] = budgets.pi4_estimate(results, 176e6)
+    assert results["pi4_estimate"]["classify"]["fp32_4t_ms"] == pytest.approx(176e6 / (569e6 / 0.075) * 1e3, abs=0.1)
+    text = report.table(results)
+    assert "MISSED" in text and "reaction time" in text and "ESTIMATE" in text
+    report.chart(results, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000
