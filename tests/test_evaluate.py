@@ -1,0 +1,221 @@
+"""Evaluation metrics, the FER+ test protocol, ten-crop views and model-card rendering (no model needed)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_model import dataset
+from edge_model.card import json_card_fields, render, training_summary
+from edge_model.evaluate import (PROTOCOLS, classification_metrics, confusion_matrix, ferplus_counts, protocol_rows,
+                                 score, to_fer_order, tta_views)
+from moodcast.labels import FER2013_CLASSES, FERPLUS_COLUMNS
+from tests.media import FER2013_NPZ, needs_fer2013
+
+ANGRY, DISGUST, FEAR, HAPPY, SAD, SURPRISE, NEUTRAL = range(7)
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    cm = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+
+
+def test_metrics_on_a_hand_worked_example():
+    # class 0: tp 1, predicted 2, true 2 -> P 1/2, R 1/2; class 1: tp 1, predicted 2, true 1 -> P 1/2, R 1
+    # class 2: tp 2, predicted 2, true 3 -> P 1, R 2/3
+    y_true, y_pred = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2])
+    m = classification_metrics(y_true, y_pred, classes=("a", "b", "c"))
+    assert m["n"] == 6 and m["accuracy"] == pytest.approx(4 / 6)
+    pc = m["per_class"]
+    assert (pc["a"]["precision"], pc["a"]["recall"], pc["a"]["f1"]) == pytest.approx((0.5, 0.5, 0.5))
+    assert (pc["b"]["precision"], pc["b"]["recall"], pc["b"]["f1"]) == pytest.approx((0.5, 1.0, 2 / 3))
+    assert (pc["c"]["precision"], pc["c"]["recall"], pc["c"]["f1"]) == pytest.approx((1.0, 2 / 3, 0.8))
+    assert [pc[c]["support"] for c in "abc"] == [2, 1, 3]
+    assert m["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
+    assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_a_class_never_predicted_or_absent_scores_zero_not_nan():
+    m = classification_metrics(np.array([0, 0, 1]), np.array([0, 0, 0]), classes=("a", "b", "c"))
+    assert m["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["per_class"]["a"]["precision"] == pytest.approx(2 / 3)
+
+
+def test_rows_outside_the_model_classes_are_misses_and_false_positives():
+    # the last two faces are contempt (-1): wrong whatever is predicted, and count against 'a'
+    m = classification_metrics(np.array([0, 1, -1, -1]), np.array([0, 1, 0, 0]), classes=("a", "b"))
+    assert m["accuracy"] == 0.5
+    assert m["per_class"]["a"]["precision"] == pytest.approx(1 / 3)
+    assert m["per_class"]["a"]["recall"] == 1.0
+    assert m["confusion"] == [[1, 0], [0, 1]]
+    assert m["outside_classes"] == {"n": 2, "predicted_as": [2, 0]}
+
+
+def test_outputs_are_reordered_from_the_card_labels_to_fer2013_ids():
+    card_order = FER2013_CLASSES[::-1]
+    probs = np.eye(7)[[0]]  # the model says card_order[0] = neutral
+    assert to_fer_order(probs, card_order).argmax() == NEUTRAL
+    with pytest.raises(ValueError):
+        to_fer_order(probs, FER2013_CLASSES[:6] + ("contempt",))
+
+
+# --- the FER+ majority protocol ----------------------------------------------------------------------
+
+def votes(**counts) -> list[int]:
+    return [counts.get(c, 0) for c in FERPLUS_COLUMNS]
+
+
+VOTE_ROWS = [
+    (votes(happiness=6, neutral=4), HAPPY, "clear majority"),
+    (votes(sadness=5, neutral=4, anger=1), SAD, "5 of 9 once the single anger vote is dropped"),
+    (votes(sadness=5, neutral=5), None, "a tie is no majority"),
+    (votes(fear=4, surprise=3, sadness=3), None, "4 of 10 is not more than half"),
+    (votes(unknown=6, neutral=4), None, "unknown majority: dropped"),
+    (votes(NF=10), None, "not a face: dropped"),
+    (votes(contempt=6, neutral=4), -1, "contempt majority: kept, always a miss"),
+    (votes(surprise=2, fear=1, happiness=1, anger=1, sadness=1, neutral=1, disgust=1, contempt=1, unknown=1), SURPRISE,
+     "only the 2-vote class survives the single-vote rule"),
+]
+
+
+def vote_split() -> dataset.Split:
+    v = np.array([row for row, _, _ in VOTE_ROWS], np.uint8)
+    return dataset.Split(np.zeros((len(v), 48, 48), np.uint8), np.full(len(v), NEUTRAL), v)
+
+
+def test_ferplus_protocol_row_selection():
+    keep, y = protocol_rows(vote_split())["ferplus-majority"]
+    expected = [(i, label) for i, (_, label, _) in enumerate(VOTE_ROWS) if label is not None]
+    assert np.flatnonzero(keep).tolist() == [i for i, _ in expected], [why for _, _, why in VOTE_ROWS]
+    assert y.tolist() == [label for _, label in expected]
+
+
+def test_ferplus_counts_explain_every_dropped_row():
+    c = ferplus_counts(vote_split())
+    assert c["n_total"] == 8 and c["n_kept"] == 4
+    assert (c["dropped_no_majority"], c["dropped_unknown"], c["dropped_not_a_face"]) == (2, 1, 1)
+    assert c["contempt_kept_as_misses"] == 1
+    assert c["n_kept"] + c["dropped_no_majority"] + c["dropped_unknown"] + c["dropped_not_a_face"] == c["n_total"]
+
+
+def test_fer2013_protocol_scores_every_row_and_contempt_counts_as_a_miss():
+    split = vote_split()
+    rows = protocol_rows(split)
+    perfect = np.eye(7)[split.labels]  # right on every original label
+    result = score(perfect, rows, in_train=None)
+    assert result["fer2013"]["n"] == 8 and result["fer2013"]["accuracy"] == 1.0
+    # predicting each FER+ label exactly still misses the contempt face
+    fer_plus = np.eye(7)[[HAPPY, SAD, 0, 0, 0, 0, NEUTRAL, SURPRISE]]
+    assert score(fer_plus, rows, None)["ferplus-majority"]["accuracy"] == pytest.approx(3 / 4)
+
+
+# --- ten-crop test-time augmentation -------------------------------------------------------------------
+
+def test_ten_views_with_the_centre_first_and_flips_paired():
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    views = tta_views(faces)
+    assert views.shape == (10, 3, 48, 48) and views.dtype == np.uint8
+    np.testing.assert_array_equal(views[0], faces)
+    np.testing.assert_array_equal(views[1], faces[:, :, ::-1])
+    for shifted, flipped in zip(views[0::2], views[1::2]):
+        np.testing.assert_array_equal(flipped, shifted[:, :, ::-1])
+    # shifted views move the content 3 px diagonally (only the reflected border is new)
+    np.testing.assert_array_equal(views[2][:, :-3, :-3], faces[:, 3:, 3:])  # up-left
+    np.testing.assert_array_equal(views[8][:, 3:, 3:], faces[:, :-3, :-3])  # down-right
+    assert len({v.tobytes() for v in views}) == 10
+
+
+# --- the model card, rendered from a small hand-made metrics dict -------------------------------------
+
+def small_metrics() -> dict:
+    y = np.array([ANGRY, HAPPY, HAPPY, SAD, NEUTRAL, NEUTRAL, DISGUST, -1])
+    pred = np.array([ANGRY, HAPPY, NEUTRAL, SAD, NEUTRAL, HAPPY, ANGRY, NEUTRAL])
+    fer = classification_metrics(y[:7], pred[:7]) | {"accuracy_without_training_duplicates": 0.5,
+                                                      "accuracy_on_training_duplicates": 0.75}
+    results = {"fer2013": fer, "ferplus-majority": classification_metrics(y, pred)}
+    model = lambda label, key: {"label": label, "sha256": key * 64, "figure": f"confusion-{key}.png",  # noqa: E731
+                                "results": results}
+    return {
+        "schema": 1, "command": "python -m edge_model.evaluate --model m-int8.tflite", "created_utc": "2026-01-01T00:00:00Z",
+        "split": "PrivateTest", "classes": list(FER2013_CLASSES), "metric_notes": "fractions",
+        "data": {"path": "fer2013.npz", "sha256": "0" * 64,
+                 "class_counts_fer2013": {"Training": dict(zip(FER2013_CLASSES, [10, 1, 10, 20, 10, 10, 10]))},
+                 "duplicates": {"groups": 3, "rows_in_groups": 7, "groups_crossing_splits": 2,
+                                "privatetest_rows_also_in_training": 4, "training_copy_label_agrees": 0.75}},
+        "protocols": {"fer2013": {"text": PROTOCOLS["fer2013"], "n": 7},
+                      "ferplus-majority": {"text": PROTOCOLS["ferplus-majority"], "n_total": 10, "n_kept": 8,
+                                           "dropped_no_majority": 1, "dropped_unknown": 1, "dropped_not_a_face": 0,
+                                           "contempt_kept_as_misses": 1, "agreement_with_fer2013_labels": 0.625}},
+        "models": {"int8": model("int8 .tflite (device)", "a"), "float32": model("float32 .tflite", "b"),
+                   "keras-tta": model("Keras float32, ten-crop TTA [card only]", "c") | {"tta": "ten crops"}},
+        "agreement": {"int8_vs_float32": {"top1": 0.875, "n": 8}},
+    }
+
+
+def small_facts(tmp_path) -> dict:
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"data": "fer2013.npz", "out": "runs/x", "label_mode": "ferplus-votes", "width": 0.5, "epochs": 24,
+              "batch": 64, "lr": 0.02, "warmup": 1, "weight_decay": 5e-4, "seed": 1, "bf16": True, "model": "vgg16_w050",
+              "params": 3819303, "macs": 175974144, "train_faces": 28516, "val_faces": 3199,
+              "classes": list(FER2013_CLASSES), "hardware": "x86_64, 2 CPU cores"}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.csv").write_text("epoch,lr,loss,train_acc,val_acc,best_val_acc,seconds\n"
+                                     "1,0.01,1.6,0.3,0.40,0.40,100.5\n2,0.02,1.5,0.4,0.55,0.55,200\n"
+                                     "3,0.02,1.4,0.5,0.55,0.55,300\n")
+    files = {k: {"path": f"m-{k}.tflite", "file_bytes": 3_900_000, "sha256": c * 64} for k, c in (("int8", "a"), ("float32", "b"))}
+    return {"name": "m-int8", "files": files, "metrics": small_metrics(), "metrics_path": "eval/metrics.json",
+            "card": {"labels": list(FER2013_CLASSES), "input": "48x48 gray", "calibration": "400 faces"},
+            "training": training_summary(run), "compute_note": "CPU only: no GPU was available.",
+            "augmentation": {"max_shift": 0.12, "max_rotate": 10.0, "scale": (0.9, 1.1), "erase_p": 0.5},
+            "figures": {"int8": "eval/confusion-int8.png", "keras-tta": "eval/confusion-keras-tta.png"},
+            "commands": ["python -m edge_model.train ...", "python -m edge_model.card ..."]}
+
+
+def test_training_summary_reads_what_actually_happened(tmp_path):
+    t = small_facts(tmp_path)["training"]
+    assert (t["epochs_planned"], t["epochs_trained"], t["best_epoch"]) == (24, 3, 2)  # first best = best.weights.h5
+    assert t["wall_seconds"] == 600.5 and t["val_protocol"] == "PublicTest, FER+ majority"
+
+
+def test_model_card_markdown(tmp_path):
+    md = render(small_facts(tmp_path))
+    device_fer = classification_metrics(np.array([0, 3, 3, 4, 6, 6, 1]), np.array([0, 3, 6, 4, 6, 3, 0]))["accuracy"]
+    assert f"top-1 {100 * device_fer:.1f} %" in md
+    # single-crop device numbers come before the TTA table, which is labelled as not on device
+    assert md.index("| int8 .tflite (device) |") < md.index("| Keras float32, ten-crop TTA [card only] |")
+    assert "**not** what the device runs" in md
+    assert PROTOCOLS["ferplus-majority"] in md and PROTOCOLS["fer2013"] in md
+    assert "1 contempt faces kept as certain misses" in md
+    assert "](eval/confusion-int8.png)" in md
+    for must in ("73.28 %", "83–85 %", "65 ± 5 %", "**82 %**", "2 groups cross splits", "hiring", "policing",
+                 "children", "not an inner state", "Disgust has 1 of 71 training faces", "rest on only 1 (FER2013)", "3 of 24 planned epochs",
+                 "CPU only: no GPU was available.", "width x0.5", "3,819,303", "176 M"):
+        assert must in md, must
+
+
+def test_json_card_gains_every_metric_and_keeps_its_labels(tmp_path):
+    facts = small_facts(tmp_path)
+    fields = json_card_fields(facts, "int8")
+    assert "labels" not in fields  # the label order is the quantizer's to write
+    assert set(fields["evaluation"]["results"]) == {"int8", "float32", "keras-tta"}
+    assert fields["evaluation"]["results"]["int8"]["fer2013"]["per_class"]["happy"]["support"] == 2
+    assert fields["sha256"] == "a" * 64 and fields["training"]["epochs_trained"] == 3
+    assert fields["training"]["hardware"] == "x86_64, 2 CPU cores" and fields["params"] == 3819303
+    json.dumps(fields)  # serialisable
+
+
+# --- on the real dataset --------------------------------------------------------------------------------
+
+@needs_fer2013
+def test_privatetest_protocols_on_fer2013():
+    test = dataset.load(FER2013_NPZ)["PrivateTest"]
+    c = ferplus_counts(test)
+    assert c["n_total"] == 3589
+    assert c["n_kept"] + c["dropped_no_majority"] + c["dropped_unknown"] + c["dropped_not_a_face"] == 3589
+    assert 3000 < c["n_kept"] < 3589 and c["contempt_kept_as_misses"] > 0
+    assert 0.55 < c["agreement_with_fer2013_labels"] < 0.75  # README: 63.4 % over all face rows
