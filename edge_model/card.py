@@ -1,0 +1,386 @@
+"""Model card: evaluation + training facts into the JSON cards beside the .tflite and MODEL_CARD.md.
+
+    python -m edge_model.card --model daemon/moodcast/models/moodcast-vgg16-w050-int8.tflite \\
+        --metrics edge_model/eval/metrics.json --run runs/vgg16_w050
+
+Every number comes from metrics.json (edge_model.evaluate), the run's config.json and metrics.csv,
+or the model files; the card refuses metrics measured on a different model file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import json
+import math
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from edge_model.evaluate import PROTOCOL_NAMES, file_facts
+
+DEVICE, FLOAT = "int8", "float32"
+SINGLE_CROP = ("int8", "float32", "keras")  # what a device could run, in this order
+VAL_PROTOCOL = {"fer2013": "FER2013 labels", "ferplus-votes": "FER+ majority", "ferplus-majority": "FER+ majority"}
+
+
+# --- gathering facts -----------------------------------------------------------------------------
+
+def training_summary(run: Path) -> dict:
+    """The run's config plus what actually happened: epochs trained, wall time, selected epoch."""
+    config = json.loads((run / "config.json").read_text())
+    with (run / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    best = max(rows, key=lambda r: float(r["val_acc"]))  # first maximum = the epoch best.weights.h5 holds
+    return {
+        "config": config,
+        "epochs_planned": config["epochs"],
+        "epochs_trained": max(int(r["epoch"]) for r in rows),
+        "wall_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
+        "best_epoch": int(best["epoch"]),
+        "best_val_accuracy": float(best["val_acc"]),
+        "val_protocol": f"PublicTest, {VAL_PROTOCOL[config['label_mode']]}",
+        "hardware": config["hardware"],
+    }
+
+
+def augmentation() -> dict:
+    """The training augmentation, read from edge_model.augment's defaults rather than restated."""
+    from edge_model.augment import augment_batch
+
+    return {k: v.default for k, v in inspect.signature(augment_batch).parameters.items()
+            if v.default is not inspect.Parameter.empty}
+
+
+def check_same_model(files: dict, metrics: dict) -> None:
+    """Stale metrics would put another model's numbers on this card."""
+    for key, facts in files.items():
+        measured = metrics["models"].get(key, {}).get("sha256")
+        if measured != facts["sha256"]:
+            raise SystemExit(f"error: {facts['path']} is not the {key} model metrics.json was measured on "
+                             f"(sha256 {facts['sha256'][:12]} vs {str(measured)[:12]}); run edge_model.evaluate again")
+
+
+# --- the JSON cards the daemon ships -------------------------------------------------------------
+
+def json_card_fields(facts: dict, key: str) -> dict:
+    """What a shipped card gains: data, training and every metric for every evaluated model."""
+    m, t = facts["metrics"], facts["training"]
+    c = t["config"]
+    return {
+        "classes": m["classes"], "label_mode": c["label_mode"],
+        "architecture": c["model"], "width": c["width"], "params": c["params"], "macs": c["macs"],
+        **{k: facts["files"][key][k] for k in ("file_bytes", "sha256")},
+        "data": {"file": m["data"]["path"], "sha256": m["data"]["sha256"],
+                 "train": f"FER2013 Training, {c['train_faces']} faces usable under {c['label_mode']}",
+                 "validation": f"{t['val_protocol']}, {c['val_faces']} faces (checkpoint selection)",
+                 "test": f"{m['split']} (evaluation only)", "duplicates": m["data"]["duplicates"]},
+        "training": {**{k: v for k, v in t.items() if k != "config"}, "config": c,
+                     "compute_note": facts["compute_note"], "augmentation": facts["augmentation"]},
+        "evaluation": {k: m[k] for k in ("split", "command", "created_utc", "protocols", "metric_notes", "agreement")}
+        | {"results": {k: {"label": v["label"], **v["results"]} for k, v in m["models"].items()}},
+        "model_card": "edge_model/MODEL_CARD.md",
+    }
+
+
+def update_json_card(tflite: Path, fields: dict) -> None:
+    path = tflite.with_suffix(".json")
+    card = json.loads(path.read_text())  # keeps labels, input, quantization, calibration from quantize
+    card.update(fields)
+    path.write_text(json.dumps(card, indent=1) + "\n")
+
+
+# --- MODEL_CARD.md ---------------------------------------------------------------------------------
+
+def pc(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def render(facts: dict) -> str:
+    """The human-readable card. Pure: facts in, Markdown out."""
+    sections = (_header, _details, _training, _protocols, _results, _per_class, _duplicates,
+                _literature, _intended_use, _limitations, _reproduce)
+    return "\n\n".join(s(facts) for s in sections).rstrip() + "\n"
+
+
+def _device(facts: dict) -> dict:
+    return facts["metrics"]["models"][DEVICE]["results"]
+
+
+def _header(facts: dict) -> str:
+    r, c = _device(facts), facts["training"]["config"]
+    return (f"# Model card: {facts['name']}\n\n"
+            f"Facial-expression classifier for the moodcast daemon: a {c['width']:g}-width VGG16 on 48x48 grayscale "
+            f"faces, int8-quantized for LiteRT on a Raspberry Pi or Jetson. It outputs one of 7 expressions "
+            f"({', '.join(facts['metrics']['classes'])}).\n\n"
+            f"**On device (int8, single crop), FER2013 PrivateTest:** top-1 {pc(r['fer2013']['accuracy'])} on the "
+            f"original FER2013 labels, {pc(r['ferplus-majority']['accuracy'])} on FER+ majority labels. "
+            f"Generated by `python -m edge_model.card` from `{facts['metrics_path']}` (measured "
+            f"{facts['metrics']['created_utc']}); do not edit by hand.")
+
+
+def _details(facts: dict) -> str:
+    c, card, files = facts["training"]["config"], facts["card"], facts["files"]
+    width = f"{'half width: ' if c['width'] == 0.5 else ''}every layer has {c['width']:g}x the VGG16 channels"
+    rows = [("Architecture", f"VGG16 layout (13 conv3x3 + BatchNorm + ReLU in 5 blocks, 2 dense layers, softmax), "
+                             f"width x{c['width']:g} ({width})"),
+            ("Parameters", f"{c['params']:,}"), ("MACs per face", f"{c['macs'] / 1e6:.0f} M"),
+            ("Input", card.get("input", "48x48 grayscale face crop")),
+            ("Output", f"softmax over {', '.join(card['labels'])} (order from the JSON card)"),
+            ("Quantization", f"full integer int8 (int8 input/output); calibration: {card.get('calibration')}")]
+    for key in (DEVICE, FLOAT):
+        if key in files:
+            f = files[key]
+            rows.append((f"{key} file", f"`{Path(f['path']).name}`, {f['file_bytes'] / 1e6:.2f} MB, "
+                                        f"sha256 `{f['sha256'][:16]}…`"))
+    return "## Model\n\n" + _table(("Property", "Value"), rows)
+
+
+def _training(facts: dict) -> str:
+    t, aug = facts["training"], facts["augmentation"]
+    c = t["config"]
+    votes = ": trained on the FER+ vote distribution, single votes dropped" if c["label_mode"] == "ferplus-votes" else ""
+    rows = [("Data", f"FER2013 Training split, {c['train_faces']:,} faces (label mode `{c['label_mode']}`{votes})"),
+            ("Checkpoint selection", f"best top-1 on {t['val_protocol']} ({c['val_faces']:,} faces): epoch "
+                                     f"{t['best_epoch']}, {pc(t['best_val_accuracy'])}. "
+                                     "PrivateTest was never used for any choice."),
+            ("Schedule", f"{t['epochs_trained']} of {t['epochs_planned']} planned epochs, batch {c['batch']}, "
+                         f"SGD + Nesterov momentum 0.9, peak lr {c['lr']} after {c['warmup']} warm-up epoch(s), "
+                         f"cosine decay, weight decay {c['weight_decay']}, seed {c['seed']}"),
+            ("Augmentation", f"shift up to ±{100 * aug['max_shift']:.0f} %, rotation ±{aug['max_rotate']:g}°, "
+                             f"scale {aug['scale'][0]:g}–{aug['scale'][1]:g}, horizontal flip, "
+                             f"random erasing p={aug['erase_p']:g}"),
+            ("Precision", "mixed bfloat16 compute, float32 weights" if c.get("bf16") else "float32"),
+            ("Hardware", f"{t['hardware']}. {facts['compute_note']}"),
+            ("Wall time", f"{t['wall_seconds'] / 3600:.2f} h of training epochs (sum of metrics.csv `seconds`)")]
+    return "## Training\n\n" + _table(("Property", "Value"), rows)
+
+
+def _protocols(facts: dict) -> str:
+    m = facts["metrics"]
+    p, fp = m["protocols"], m["protocols"]["ferplus-majority"]
+    tta = next((v["tta"] for v in m["models"].values() if "tta" in v), None)
+    return "\n\n".join(filter(None, [
+        "## Evaluation protocols",
+        f"Split: **{m['split']}** only. Models were run through `moodcast.classifier.EmotionClassifier` (the daemon's "
+        f"own code path) for the .tflite files. Command: `{m['command']}`.",
+        f"**A. {PROTOCOL_NAMES['fer2013']}** (N = {p['fer2013']['n']:,}): {p['fer2013']['text']}",
+        f"**B. {PROTOCOL_NAMES['ferplus-majority']}** (N = {fp['n_kept']:,} of {fp['n_total']:,}; dropped: "
+        f"{fp['dropped_no_majority']} without a majority, {fp['dropped_unknown']} unknown, {fp['dropped_not_a_face']} "
+        f"not a face; {fp['contempt_kept_as_misses']} contempt faces kept as certain misses): {fp['text']} "
+        f"On the kept faces the FER+ majority equals the original FER2013 label "
+        f"{pc(fp['agreement_with_fer2013_labels'])} of the time.",
+        f"**TTA** (reported separately): {tta}" if tta else "",
+        f"Metrics: {m['metric_notes']}",
+    ]))
+
+
+def _results(facts: dict) -> str:
+    m = facts["metrics"]
+    header = ("Model", "FER2013 top-1", "FER2013 macro-F1", "FER+ top-1", "FER+ macro-F1")
+
+    def line(key: str) -> list[str]:
+        r = m["models"][key]["results"]
+        return [m["models"][key]["label"]] + [pc(r[p][x]) for p in ("fer2013", "ferplus-majority")
+                                              for x in ("accuracy", "macro_f1")]
+
+    parts = ["## Results (PrivateTest)", "Single centred crop, as the device runs it:",
+             _table(header, [line(k) for k in SINGLE_CROP if k in m["models"]])]
+    if "keras-tta" in m["models"]:
+        parts += ["Ten-crop test-time augmentation (Keras float32; 10x the compute, **not** what the device runs):",
+                  _table(header, [line("keras-tta")])]
+    for name, a in m["agreement"].items():
+        a_, b_ = name.split("_vs_")
+        parts.append(f"Top-1 agreement {a_} vs {b_}: {pc(a['top1'])} of {a['n']:,} faces.")
+    figures = [f"![{m['models'][k]['label']}]({path})" for k, path in facts["figures"].items()]
+    parts += ["Confusion matrices (rows: true class, columns: prediction; colour: share of the row):"] + figures
+    return "\n\n".join(parts)
+
+
+def _per_class(facts: dict) -> str:
+    r, classes = _device(facts), facts["metrics"]["classes"]
+    header = ("Class", "FER2013 P", "R", "F1", "N", "FER+ P", "R", "F1", "N")
+    rows = []
+    for c in classes:
+        a, b = r["fer2013"]["per_class"][c], r["ferplus-majority"]["per_class"][c]
+        rows.append([c] + [pc(a[k]) for k in ("precision", "recall", "f1")] + [a["support"]]
+                    + [pc(b[k]) for k in ("precision", "recall", "f1")] + [b["support"]])
+    return "## Per class, int8 on device\n\n" + _table(header, rows)
+
+
+def _duplicates(facts: dict) -> str:
+    d = facts["metrics"]["data"]["duplicates"]
+    head = "## Duplicates across splits\n\n"
+    if not d:
+        return head + "Not measured (the evaluation data had no `dup_group`)."
+    rows = []
+    for protocol, r in _device(facts).items():
+        seen, unseen = r.get("accuracy_on_training_duplicates"), r.get("accuracy_without_training_duplicates")
+        gap = "n/a" if unseen is None else f"{100 * (r['accuracy'] - unseen):+.1f} points"
+        rows.append((PROTOCOL_NAMES[protocol], pc(r["accuracy"]), f"{pc(seen)} (N = {r.get('n_on_training_duplicates')})",
+                     pc(unseen), gap))
+    return (head + f"FER2013 contains identical or near-identical images (`dup_group` in fer2013.npz: "
+            f"{d['rows_in_groups']:,} rows in {d['groups']:,} groups). {d['groups_crossing_splits']} groups cross "
+            f"splits, and {d['privatetest_rows_also_in_training']} PrivateTest faces also occur in Training; copying "
+            f"the Training copy's original label would be right on {pc(d['training_copy_label_agrees'])} of them. A model can "
+            "score those from memory, so they test recall of the training set, not recognition. Published FER2013 "
+            "results share this leak. The int8 model on device:\n\n"
+            + _table(("Protocol", "All faces", "Faces also in Training", "Other faces", "Headline minus leak-free"), rows))
+
+
+def _literature(facts: dict) -> str:
+    r = _device(facts)
+    fer, ferplus = r["fer2013"]["accuracy"], r["ferplus-majority"]["accuracy"]
+    return "\n\n".join([
+        "## Compared with the literature",
+        _table(("Reference", "FER2013 labels", "FER+ majority"), [
+            ("**this model, int8 on device**", pc(fer), pc(ferplus)),
+            ("Human annotators (Goodfellow et al. 2013)", "about 65 ± 5 %", ""),
+            ("Best published single network: VGG variant, ten-crop TTA, 300 epochs (Khaireddin & Chen 2021)", "73.28 %", ""),
+            ("Residual Masking Network (Pham, Vu & Tran, ICPR 2020): single / 7-model ensemble", "74.14 % / 76.82 %", ""),
+            ("VGG13 trained on FER+ votes (Barsoum et al. 2016)", "", "about 83–85 %"),
+            ("`fer` package (mini-Xception) / deepface emotion", "about 66 % / 57 %", ""),
+        ]),
+        "The original moodcast project claimed **82 %** accuracy without naming the labels, the split or the "
+        "protocol, and with no script or model to reproduce it. On the original FER2013 labels 82 % would beat the "
+        "best published single network by about 9 points, which in practice means a leaked split (e.g. testing on "
+        "faces duplicated in Training, see above); on FER+ majority labels it would be in line with VGG13 (83–85 %). "
+        "It cannot be checked, so it is not this model's number: the figures above are measured, with the command given.",
+        f"This model is deliberately small for the edge and cheaply trained: {facts['training']['config']['width']:g} "
+        f"width, {facts['training']['epochs_trained']} epochs, single crop on device "
+        f"({facts['compute_note'].rstrip('.')}), where the 73.28 % recipe uses full width, 300 epochs and ten-crop TTA.",
+    ])
+
+
+def _intended_use(facts: dict) -> str:
+    return """## Intended use
+
+Ambient, low-stakes personalisation in one's own home: the moodcast daemon smooths the per-frame
+expression over seconds and suggests music or video to the people who installed it. Frames stay on
+the device. A wrong expression costs a wrong song.
+
+## Out of scope
+
+- **No decisions about people**: not for hiring, interviews, policing, border control, lie
+  detection, education or exam proctoring, insurance, credit, health or mental-health assessment,
+  workplace or customer monitoring, or surveillance of anyone who has not chosen to use it.
+- Not for products aimed at children: children are under-represented in FER2013 and the model is
+  untested on them.
+- A facial expression is not an inner state: a smile is not happiness, a neutral face is not
+  calm. The output says what a face looks like to FER2013/FER+ annotators, nothing more.
+- Not for identifying or tracking people (it does no identification)."""
+
+
+def _limitations(facts: dict) -> str:
+    m = facts["metrics"]
+    train = m["data"]["class_counts_fer2013"]["Training"]
+    n_train = sum(train.values())
+    rarest = min(train, key=train.get)
+    fp = m["protocols"]["ferplus-majority"]
+    acc, n = _device(facts)["fer2013"]["accuracy"], _device(facts)["fer2013"]["n"]
+    margin = 196 * math.sqrt(acc * (1 - acc) / n)
+    support = {c: v["support"] for c, v in _device(facts)["fer2013"]["per_class"].items()}
+    support_plus = {c: v["support"] for c, v in _device(facts)["ferplus-majority"]["per_class"].items()}
+    return f"""## Known limitations and biases
+
+- **Noisy labels.** FER2013 was labelled quickly from web-search results; humans agree with its
+  labels only about 65 ± 5 % of the time, and the FER+ relabelling (10 annotators per face) agrees
+  with the original label on {pc(fp['agreement_with_fer2013_labels'])} of the PrivateTest faces it keeps.
+  Accuracy on the original labels is capped well below 100 % by the labels themselves.
+- **FER+ relabelling.** The model is trained on FER+ vote distributions; FER+ has an 8th class,
+  contempt, which this 7-class model cannot output ({fp['contempt_kept_as_misses']} PrivateTest faces,
+  counted as misses), and drops faces without a clear majority ({fp['dropped_no_majority']} here), so
+  protocol B is scored on the easier, less ambiguous faces.
+- **Posed, web-scraped faces.** Many FER2013 images are posed or exaggerated expressions from
+  image search, some are drawings, watermarked or not faces at all. Spontaneous, subtle expressions
+  in a living room look different; expect lower accuracy there.
+- **Demographic skew.** FER2013 is known to be skewed in age and ethnicity (web image-search
+  results, mostly adults, few children or elderly people). It has no demographic annotations, so
+  accuracy per age, gender or skin tone is unmeasured here and likely uneven; test on the faces of
+  the people who will actually use the device.
+- **Class imbalance.** {rarest.capitalize()} has {train[rarest]:,} of {n_train:,} training faces
+  ({pc(train[rarest] / n_train)}); its per-class numbers above rest on only {support[rarest]} (FER2013) and
+  {support_plus[rarest]} (FER+) test faces.
+- **48x48 grayscale.** Fine detail and colour cues are lost; the face detector's crop must roughly
+  match FER2013's framing (the daemon uses the same preprocessing as training).
+- **Duplicates across splits** inflate or distort test numbers (section above).
+- **One seed, one run.** No spread over training runs is known; the test-set sampling error alone
+  of the FER2013 top-1 figure is ±{margin:.1f} points (95 %, binomial, N = {n:,})."""
+
+
+def _reproduce(facts: dict) -> str:
+    return "## Reproduce\n\n```sh\n" + "\n".join(facts["commands"]) + "\n```"
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m edge_model.card", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, type=Path, help="the int8 .tflite (its -float32 sibling is updated too)")
+    p.add_argument("--metrics", required=True, type=Path, help="metrics.json from edge_model.evaluate")
+    p.add_argument("--run", required=True, type=Path, help="training run dir (config.json, metrics.csv)")
+    p.add_argument("--out", type=Path, default=Path("edge_model/MODEL_CARD.md"))
+    p.add_argument("--figures", type=Path, default=Path("edge_model/eval"),
+                   help="committed folder the confusion PNGs are copied to and linked from")
+    p.add_argument("--compute-note", default="CPU only: no GPU was available for this training run.")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    metrics = json.loads(args.metrics.read_text())
+    float_path = args.model.with_name(args.model.name.replace("-int8", "-float32"))
+    files = {DEVICE: file_facts(args.model)}
+    if float_path.exists() and FLOAT in metrics["models"]:
+        files[FLOAT] = file_facts(float_path)
+    check_same_model(files, metrics)
+    training = training_summary(args.run)
+    facts = {
+        "name": args.model.stem, "files": files, "card": json.loads(args.model.with_suffix(".json").read_text()),
+        "metrics": metrics, "metrics_path": str(args.metrics), "training": training,
+        "augmentation": augmentation(), "compute_note": args.compute_note,
+        "figures": copy_figures(metrics, args.metrics.parent, args.figures, args.out.parent),
+        "commands": commands(args, training["config"], metrics, argv),
+    }
+    for key in files:
+        update_json_card(Path(files[key]["path"]), json_card_fields(facts, key))
+        print(f"updated {Path(files[key]['path']).with_suffix('.json')}")
+    args.out.write_text(render(facts))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def copy_figures(metrics: dict, src: Path, dest: Path, card_dir: Path) -> dict:
+    """Confusion PNGs into the committed folder; {model key: link relative to the card}."""
+    dest.mkdir(parents=True, exist_ok=True)
+    links = {}
+    for key, m in metrics["models"].items():
+        if (src / m["figure"]).resolve() != (dest / m["figure"]).resolve():
+            shutil.copyfile(src / m["figure"], dest / m["figure"])
+        links[key] = Path(os.path.relpath(dest / m["figure"], card_dir)).as_posix()
+    return links
+
+
+def commands(args: argparse.Namespace, c: dict, metrics: dict, argv: list[str]) -> list[str]:
+    """train -> quantize -> evaluate -> card, as they were run for this card."""
+    stem = str(args.model).removesuffix("-int8.tflite")
+    return [f"python -m edge_model.train --data {c['data']} --out {c['out']} --width {c['width']} --epochs {c['epochs']} "
+            f"--batch {c['batch']} --lr {c['lr']} --warmup {c['warmup']} --weight-decay {c['weight_decay']} "
+            f"--label-mode {c['label_mode']} --seed {c['seed']}" + (" --bf16" if c.get("bf16") else ""),
+            f"python -m quantize.convert --run {args.run} --data {c['data']} --out {stem}",
+            metrics["command"],
+            "python -m edge_model.card " + shlex.join(map(str, argv))]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
