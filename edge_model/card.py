@@ -90,7 +90,7 @@ def update_json_card(tflite: Path, fields: dict) -> None:
     path = tflite.with_suffix(".json")
     card = json.loads(path.read_text())  # keeps labels, input, quantization, calibration from quantize
     card.update(fields)
-    path.write_text(json.dumps(card, indent=1) + "\n")
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 # --- MODEL_CARD.md ---------------------------------------------------------------------------------

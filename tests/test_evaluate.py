@@ -137,8 +137,8 @@ def small_metrics() -> dict:
     fer = classification_metrics(y[:7], pred[:7]) | {"accuracy_without_training_duplicates": 0.5,
                                                       "accuracy_on_training_duplicates": 0.75}
     results = {"fer2013": fer, "ferplus-majority": classification_metrics(y, pred)}
-    model = lambda label, key: {"label": label, "sha256": key * 64, "figure": f"confusion-{key}.png",  # noqa: E731
-                                "results": results}
+    model = lambda label, key, c: {"label": label, "sha256": c * 64, "figure": f"confusion-{key}.png",  # noqa: E731
+                                   "results": results}
     return {
         "schema": 1, "command": "python -m edge_model.evaluate --model m-int8.tflite", "created_utc": "2026-01-01T00:00:00Z",
         "split": "PrivateTest", "classes": list(FER2013_CLASSES), "metric_notes": "fractions",
@@ -150,8 +150,9 @@ def small_metrics() -> dict:
                       "ferplus-majority": {"text": PROTOCOLS["ferplus-majority"], "n_total": 10, "n_kept": 8,
                                            "dropped_no_majority": 1, "dropped_unknown": 1, "dropped_not_a_face": 0,
                                            "contempt_kept_as_misses": 1, "agreement_with_fer2013_labels": 0.625}},
-        "models": {"int8": model("int8 .tflite (device)", "a"), "float32": model("float32 .tflite", "b"),
-                   "keras-tta": model("Keras float32, ten-crop TTA [card only]", "c") | {"tta": "ten crops"}},
+        "models": {"int8": model("int8 .tflite (device)", "int8", "a"),
+                   "float32": model("float32 .tflite", "float32", "b"),
+                   "keras-tta": model("Keras float32, ten-crop TTA [card only]", "keras-tta", "c") | {"tta": "ten crops"}},
         "agreement": {"int8_vs_float32": {"top1": 0.875, "n": 8}},
     }
 
@@ -219,3 +220,35 @@ def test_privatetest_protocols_on_fer2013():
     assert c["n_kept"] + c["dropped_no_majority"] + c["dropped_unknown"] + c["dropped_not_a_face"] == 3589
     assert 3000 < c["n_kept"] < 3589 and c["contempt_kept_as_misses"] > 0
     assert 0.55 < c["agreement_with_fer2013_labels"] < 0.75  # README: 63.4 % over all face rows
+
+
+def test_card_command_updates_the_json_cards_and_refuses_stale_metrics(tmp_path):
+    from edge_model import card
+
+    facts = small_facts(tmp_path)
+    models = tmp_path / "models"
+    models.mkdir()
+    metrics = small_metrics()
+    for key in ("int8", "float32"):
+        tflite = models / f"m-{key}.tflite"
+        tflite.write_bytes(key.encode())  # stands in for a model: only its hash matters here
+        tflite.with_suffix(".json").write_text(json.dumps(facts["card"]))
+        metrics["models"][key]["sha256"] = card.file_facts(tflite)["sha256"]
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    for m in metrics["models"].values():
+        (eval_dir / m["figure"]).write_bytes(b"png")
+    (eval_dir / "metrics.json").write_text(json.dumps(metrics))
+    argv = ["--model", str(models / "m-int8.tflite"), "--metrics", str(eval_dir / "metrics.json"),
+            "--run", str(tmp_path / "run"), "--out", str(tmp_path / "MODEL_CARD.md"), "--figures", str(tmp_path / "figs")]
+    assert card.main(argv) == 0
+    for key in ("int8", "float32"):
+        shipped = json.loads((models / f"m-{key}.json").read_text())
+        assert shipped["labels"] == list(FER2013_CLASSES) and shipped["calibration"] == "400 faces"
+        assert shipped["evaluation"]["results"]["int8"]["fer2013"]["n"] == 7
+    assert "](figs/confusion-int8.png)" in (tmp_path / "MODEL_CARD.md").read_text()
+    assert (tmp_path / "figs" / "confusion-keras-tta.png").exists()
+
+    (models / "m-int8.tflite").write_bytes(b"retrained")
+    with pytest.raises(SystemExit, match="not the int8 model metrics.json was measured on"):
+        card.main(argv)
