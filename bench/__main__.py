@@ -26,7 +26,7 @@ from moodcast.classifier import bundled_model, load_card
 
 from bench import accuracy, budgets, detector_sweep, reaction, report, stages
 from bench.daemons import start_broker
-from bench.footprint import WARMUP_S, Watched
+from bench.footprint import WARMUP_S, Watched, cold_starts
 from bench.scenes import ROOT, SAMPLES, Fer2013, Scene, empty_scene, encode_jpeg, fer_scene, letterbox, photo_scenes
 
 
@@ -149,11 +149,13 @@ def daemons(args, results, workdir, fer, photos, picks, broker) -> None:
     else:
         face_scenes = [s for s in photos if s.label] or [Scene(letterbox(cv2.imread(str(SAMPLES / "01_astronaut.png"))),
                                                                None, "happy", "01_astronaut.png")]
-    face = Watched(workdir, "face", face_scenes, broker)
-    idle = Watched(workdir, "no_face", [empty_scene(seed) for seed in range(3)], broker)
+    extra = {"model": {"path": str(args.model.resolve())}} if args.model else {}  # else the daemon's default
+    starts = cold_starts(workdir, face_scenes, broker, extra)
+    face = Watched(workdir, "face", face_scenes, broker, extra)
+    idle = Watched(workdir, "no_face", [empty_scene(seed) for seed in range(3)], broker, extra)
     outcome: dict = {}
     worker = threading.Thread(target=lambda: outcome.update(
-        reaction.run(workdir, broker, *picks, args.switches, args.switch_s)), daemon=True)
+        reaction.run(workdir, broker, *picks, args.switches, args.switch_s, extra)), daemon=True)
     worker.start()
     try:
         deadline = time.monotonic() + max(args.soak_s, WARMUP_S + 2 * args.sample_s)
@@ -166,8 +168,9 @@ def daemons(args, results, workdir, fer, photos, picks, broker) -> None:
         face.stop()
         idle.stop()
     results["reaction"] = outcome or {"skipped": "the reaction replay did not finish"}
-    readies = [face.ready_s, idle.ready_s] + ([outcome["ready_s"]] if "ready_s" in outcome else [])
-    results["footprint"] = {"face": face.report(), "no_face": idle.report(), "ready_s": [round(r, 3) for r in readies],
+    side_by_side = [face.ready_s, idle.ready_s] + ([outcome["ready_s"]] if "ready_s" in outcome else [])
+    results["footprint"] = {"face": face.report(), "no_face": idle.report(), "ready_s": starts,
+                            "ready_s_side_by_side": [round(r, 3) for r in side_by_side],
                             "soak_s": args.soak_s, "sample_s": args.sample_s}
 
 

@@ -29,10 +29,11 @@ def write_stills(scenes: list[Scene], directory: Path) -> Path:
 class Watched:
     """A looping replay daemon, sampled: (seconds since READY, RSS MB, CPU seconds)."""
 
-    def __init__(self, workdir: Path, name: str, scenes: list[Scene], broker, image_seconds: float = 2.0):
+    def __init__(self, workdir: Path, name: str, scenes: list[Scene], broker, extra: dict | None = None,
+                 image_seconds: float = 2.0):
         stills = write_stills(scenes, workdir / f"{name}_frames")
         camera = {"path": str(stills), "image_seconds": image_seconds, "realtime": True, "loop": True}
-        self.daemon = Daemon(workdir, name, camera, broker.host, broker.port)
+        self.daemon = Daemon(workdir, name, camera, broker.host, broker.port, extra)
         self.ready_s = self.daemon.wait_ready()
         self.t0 = self.daemon.notify.ready_at()
         self.rss_at_ready = self.daemon.rss_mb()
@@ -73,3 +74,17 @@ class Watched:
             "samples": [[round(t, 1), round(r, 2), round(c, 2)] for t, r, c in self.samples],
             "daemon_stats": [{k: b.get(k) for k in ("fps", "stage_ms", "cpu_percent", "rss_mb")} for b in stats],
         }
+
+
+def cold_starts(workdir: Path, scenes: list[Scene], broker, extra: dict | None, n: int = 3) -> list[float]:
+    """Start-to-READY of `n` daemons started one at a time with no other daemon running."""
+    stills = write_stills(scenes[:1], workdir / "start_frames")
+    camera = {"path": str(stills), "image_seconds": 1.0, "realtime": True, "loop": True}
+    times = []
+    for k in range(n):
+        daemon = Daemon(workdir, f"start{k}", camera, broker.host, broker.port, extra)
+        try:
+            times.append(round(daemon.wait_ready(), 3))
+        finally:
+            daemon.stop()
+    return times

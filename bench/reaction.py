@@ -6,8 +6,8 @@ minus (READY time + k * switch_s). The daemon sends READY=1 immediately before i
 takes the replay's start time, so READY is the replay's time zero on our clock (checked against
 the first face_found event, which is frame 0 plus one frame's processing).
 
-Faces are chosen so that the pipeline recognises them (FER+ >= 7/10 votes and the detector plus
-classifier agree on the scene): this part measures timing and flicker, not accuracy. When the
+Faces are chosen so that the pipeline recognises them (FER+ >= 7/10 votes, the detector plus
+classifier agree on the scene, with a score above the tracker's confidence floor): this part measures timing and flicker, not accuracy. When the
 model recognises fewer than two moods that way (an interim model), each stretch instead expects
 the mood the pipeline itself reads on that still, with confident reads preferred, and the result
 says so: the tracker's and daemon's reaction is still what is timed.
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from moodcast.config import MoodConfig
 from moodcast.pipeline import Analyzer
 
 from bench.daemons import Daemon, Recorder
@@ -47,7 +47,8 @@ def pick_faces(analyzer: Analyzer, fer: Fer2013 | None, photos: list[Scene], per
     candidates = [s for s in photos if s.label]
     if fer is not None:
         candidates += [fer_scene(fer, int(i), seed=7) for mood in CYCLE for i in fer.clear(mood)[:tries]]
-    reads = [(s, *read(analyzer, s)) for s in candidates]
+    floor = MoodConfig().min_confidence  # below it the tracker says "uncertain", never the mood
+    reads = [(s, m, p) for s in candidates for m, p in [read(analyzer, s)] if p >= floor]
     agreeing = _best({}, [(s, m, p) for s, m, p in reads if m and m == s.label], per_mood)
     if len(agreeing) >= 2:
         return agreeing, "labelled faces the pipeline reads correctly"
@@ -76,12 +77,13 @@ def write_sequence(picks: dict[str, list[Scene]], stretches: int, directory: Pat
     return sequence
 
 
-def run(workdir: Path, broker, picks: dict[str, list[Scene]], how: str, switches: int, switch_s: float) -> dict:
+def run(workdir: Path, broker, picks: dict[str, list[Scene]], how: str, switches: int, switch_s: float,
+        extra: dict | None = None) -> dict:
     if len(picks) < 2:
         return {"skipped": f"the pipeline reads fewer than two moods on the candidate stills ({sorted(picks)})"}
     sequence = write_sequence(picks, switches + 1, workdir / "reaction_frames")
     camera = {"path": str(workdir / "reaction_frames"), "image_seconds": switch_s, "realtime": True, "loop": False}
-    daemon = Daemon(workdir, "reaction", camera, broker.host, broker.port)
+    daemon = Daemon(workdir, "reaction", camera, broker.host, broker.port, extra)
     recorder = Recorder(broker.host, broker.port, [f"{daemon.base}/event"])
     try:
         ready_s = daemon.wait_ready()

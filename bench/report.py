@@ -96,7 +96,9 @@ def _footprint_lines(f: dict) -> list[str]:
                        f"slope {d['rss_slope_mb_per_h']} MB/h over {d['fit_window_s']:.0f} s; CPU {d['cpu_percent']} % of a core")
     if f.get("soak_s"):
         out.append(f"soak: {f['soak_s']:.0f} s sampled every {f['sample_s']:.0f} s (shortened from the issue's 10 min "
-                   f"so the bench fits in 10 min); READY times {f['ready_s']}")
+                   f"so the bench fits in 10 min)")
+        out.append(f"start to READY: {f['ready_s']} s one at a time; {f['ready_s_side_by_side']} s for the three "
+                   "daemons above, each started while the others ran")
     return out
 
 
