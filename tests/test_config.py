@@ -55,3 +55,23 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_device_id_is_sanitised_for_topics():
     cfg = config.parse({"mqtt": {"device_id": "living room/#1"}})
     assert cfg.device_id == "living_room__1"
+
+
+def test_check_config_reports_every_part(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret")
+    secret.chmod(0o600)
+    path = tmp_path / "config.toml"
+    path.write_text(f'[spotify]\nclient_id = "abc"\nclient_secret_file = "{secret}"\n'
+                    f'[state]\ndir = "{tmp_path / "state"}"\n')
+    result = subprocess.run([sys.executable, "-m", "moodcast.cli", "check-config", "-c", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: OK" in result.stdout
+    assert "model" in result.stdout and "int8" in result.stdout
+    assert "spotify  not authorised yet: run moodcast spotify-auth" in result.stdout
+    assert "youtube  off (no API key)" in result.stdout
+    secret.chmod(0o644)
+    result = subprocess.run([sys.executable, "-m", "moodcast.cli", "check-config", "-c", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78 and "world-readable" in result.stderr

@@ -103,7 +103,23 @@ def cmd_check_config(args, cfg) -> int:
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
     print(f"  mqtt     {'off' if not cfg.mqtt.enabled else f'{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}'}")
     print(f"  state    {cfg.state_dir}")
+    print(f"  spotify  {_spotify_status(cfg)}")
+    youtube_key = cfg.youtube.enabled and read_secret("youtube_api_key", cfg.youtube.api_key_file)
+    print(f"  youtube  {'API key found' if youtube_key else 'off (no API key)'}")
     return 0
+
+
+def _spotify_status(cfg) -> str:
+    from moodcast.recommend.spotify_auth import token_path
+    from moodcast.secrets import read_secret
+
+    if not (cfg.spotify.enabled and cfg.spotify.client_id):
+        return "off (no [spotify] client_id)"
+    if not read_secret("spotify_client_secret", cfg.spotify.client_secret_file):
+        return "off (no client secret)"
+    if not token_path(cfg).exists():
+        return f"not authorised yet: run moodcast spotify-auth (token goes to {token_path(cfg)})"
+    return f"authorised; autoplay {'on' if cfg.recommendations.autoplay else 'off'}"
 
 
 def cmd_preview(args, cfg) -> int:
