@@ -149,6 +149,7 @@ class Daemon:
     def wait_ready(self, timeout: float = 60) -> float:
         """Seconds from spawn to READY=1."""
         if not self.notify.ready.wait(timeout):
+            self.stop()
             raise RuntimeError(f"bench: daemon {self.name} not READY within {timeout}s; see {self.log.name}")
         return self.notify.ready_at() - self.spawned_at
 

@@ -16,7 +16,10 @@ COLOURS = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 1
 
 def table(results: dict) -> str:
     lines = [f"moodcast bench  {results['date']}  {results['machine']}  (load avg at start {results['load_start']}, "
-             f"end {results['load_end']}; {results['note']})", ""]
+             f"end {results['load_end']}; {results['note']})"]
+    if results.get("detector_overrides"):
+        lines.append(f"[detector] overrides (not the defaults): {results['detector_overrides']}")
+    lines.append("")
     lines += _stage_lines(results.get("stages", {}))
     if results.get("detector_sweep"):
         lines += sweep_lines(results["detector_sweep"])
@@ -93,13 +96,20 @@ def _footprint_lines(f: dict) -> list[str]:
         if d:
             out.append(f"{name:<8} READY {d['ready_s']:.2f} s, RSS {d['rss_mb_at_ready']} MB at READY, "
                        f"{d['rss_mb_after_warmup']} after warm-up, {d['rss_mb_end']} at end (max {d['rss_mb_max']}), "
-                       f"slope {d['rss_slope_mb_per_h']} MB/h over {d['fit_window_s']:.0f} s; CPU {d['cpu_percent']} % of a core")
+                       f"slope {d['rss_slope_mb_per_h']} MB/h over {d['fit_window_s']:.0f} s; CPU {d['cpu_percent']} % of a core"
+                       + _fps(d))
     if f.get("soak_s"):
         out.append(f"soak: {f['soak_s']:.0f} s sampled every {f['sample_s']:.0f} s (shortened from the issue's 10 min "
                    f"so the bench fits in 10 min)")
         out.append(f"start to READY: {f['ready_s']} s one at a time; {f['ready_s_side_by_side']} s for the three "
                    "daemons above, each started while the others ran")
     return out
+
+
+def _fps(d: dict) -> str:
+    """The daemon's own analysed fps, from its last stats message (sent every stats_interval_s)."""
+    fps = [s["fps"] for s in d.get("daemon_stats", []) if s.get("fps")]
+    return f", {fps[-1]} analysed fps" if fps else ""
 
 
 def _accuracy_lines(a: dict) -> list[str]:

@@ -43,7 +43,7 @@ class Config:
     one_face_ms: list[float] = field(default_factory=list)  # detect+preprocess+classify, frames with exactly one face
 
 
-def load_config(name: str, model: Path, threads: int) -> Config:
+def load_config(name: str, model: Path, threads: int, detector: DetectorConfig | None = None) -> Config:
     """Load the model, timing the load and the first (allocating, warming) inference separately."""
     t0 = time.perf_counter()
     classifier = EmotionClassifier(model, threads)
@@ -51,7 +51,7 @@ def load_config(name: str, model: Path, threads: int) -> Config:
     classifier.predict(np.zeros((48, 48, 1), np.float32))
     t2 = time.perf_counter()
     cfg = Config(name, model, threads, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
-    cfg.analyzer = Analyzer(make_detector(DetectorConfig()), classifier)
+    cfg.analyzer = Analyzer(make_detector(detector or DetectorConfig()), classifier)
     cfg.tracker = MoodTracker(MoodConfig(), classifier.labels)
     return cfg
 
