@@ -79,7 +79,7 @@ def json_card_fields(facts: dict, key: str) -> dict:
                  "validation": f"{t['val_protocol']}, {c['val_faces']} faces (checkpoint selection)",
                  "test": f"{m['split']} (evaluation only)", "duplicates": m["data"]["duplicates"]},
         "training": {**{k: v for k, v in t.items() if k != "config"}, "config": c,
-                     "compute_note": facts["compute_note"], "augmentation": facts["augmentation"]},
+                     "compute_note": facts["compute_note"], "training_note": facts.get("training_note", ""), "augmentation": facts["augmentation"]},
         "evaluation": {k: m[k] for k in ("split", "command", "created_utc", "protocols", "metric_notes", "agreement")}
         | {"results": {k: {"label": v["label"], **v["results"]} for k, v in m["models"].items()}},
         "model_card": "edge_model/MODEL_CARD.md",
@@ -156,6 +156,8 @@ def _training(facts: dict) -> str:
             ("Precision", "mixed bfloat16 compute, float32 weights" if c.get("bf16") else "float32"),
             ("Hardware", f"{t['hardware']}. {facts['compute_note']}"),
             ("Wall time", f"{t['wall_seconds'] / 3600:.2f} h of training epochs (sum of metrics.csv `seconds`)")]
+    if facts.get("training_note"):
+        rows.append(("History", facts["training_note"]))
     return "## Training\n\n" + _table(("Property", "Value"), rows)
 
 
@@ -284,9 +286,17 @@ def _limitations(facts: dict) -> str:
     margin = 196 * math.sqrt(acc * (1 - acc) / n)
     support = {c: v["support"] for c, v in _device(facts)["fer2013"]["per_class"].items()}
     support_plus = {c: v["support"] for c, v in _device(facts)["ferplus-majority"]["per_class"].items()}
+    per_class = {proto: _device(facts)[proto]["per_class"] for proto in ("fer2013", "ferplus-majority")}
+    silent = [c for c in m["classes"] if all(per_class[p][c]["recall"] < 0.05 for p in per_class)]
+    silent_note = (f"""- **Never predicted: {', '.join(silent)}.** On device this model finds (almost) none of these
+  faces (recall under 5 % on both protocols' test faces): they are rare in training and their FER+
+  votes are split, so the soft targets rarely make them the top class. A face showing
+  {' or '.join(silent)} is reported as another mood (often sad, surprise or neutral), and
+  recommendations configured for {' / '.join(silent)} are reached only with `moodcast recommend`.
+""" if silent else "")
     return f"""## Known limitations and biases
 
-- **Noisy labels.** FER2013 was labelled quickly from web-search results; humans agree with its
+{silent_note}- **Noisy labels.** FER2013 was labelled quickly from web-search results; humans agree with its
   labels only about 65 ± 5 % of the time, and the FER+ relabelling (10 annotators per face) agrees
   with the original label on {pc(fp['agreement_with_fer2013_labels'])} of the PrivateTest faces it keeps.
   Accuracy on the original labels is capped well below 100 % by the labels themselves.
@@ -332,6 +342,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--figures", type=Path, default=Path("edge_model/eval"),
                    help="committed folder the confusion PNGs are copied to and linked from")
     p.add_argument("--compute-note", default="CPU only: no GPU was available for this training run.")
+    p.add_argument("--training-note", default="", help="how the run really went, when config.json cannot say "
+                                                        "(e.g. a schedule shortened by resuming)")
     return p.parse_args(argv)
 
 
@@ -348,7 +360,7 @@ def main(argv=None) -> int:
     facts = {
         "name": args.model.stem, "files": files, "card": json.loads(args.model.with_suffix(".json").read_text()),
         "metrics": metrics, "metrics_path": str(args.metrics), "training": training,
-        "augmentation": augmentation(), "compute_note": args.compute_note,
+        "augmentation": augmentation(), "compute_note": args.compute_note, "training_note": args.training_note,
         "figures": copy_figures(metrics, args.metrics.parent, args.figures, args.out.parent),
         "commands": commands(args, training["config"], metrics, argv),
     }
