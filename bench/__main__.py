@@ -13,7 +13,9 @@ import argparse
 import dataclasses
 import os
 import platform
+import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,17 +46,20 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--detector", action="append", default=[], metavar="KEY=VALUE",
                    help="override a [detector] setting everywhere (in-process and daemons), e.g. min_face_px=80")
     p.add_argument("--quick", action="store_true", help="short soak and fewer frames (about 3 minutes)")
-    p.add_argument("--soak-s", type=float, help="soak length (default 300, quick 90)")
+    p.add_argument("--soak-s", type=float, help="real-time soak length (default 240, quick 90)")
     p.add_argument("--sample-s", type=float, default=10.0, help="RSS/CPU sampling interval")
     p.add_argument("--switches", type=int, help="expression switches in the reaction replay (default 20, quick 8)")
     p.add_argument("--switch-s", type=float, help="seconds per expression (default 10, quick 6)")
     p.add_argument("--timing-frames", type=int, help="FER scenes per configuration for stage latency (default 200, quick 60)")
     p.add_argument("--faces", type=int, help="PrivateTest faces for accuracy in the loop (default 1000, quick 200, 0 = all)")
+    p.add_argument("--fast-frames", type=int,
+                   help="frames of the as-fast-as-possible soak (default 6000 = 20 min at 5 fps, quick 1500, 0 = skip)")
     p.add_argument("--sweep-frames", type=int, help="FER scenes for the detector settings sweep (default 100, quick 40)")
     p.add_argument("--hold-s", type=float, default=3.0, help="seconds each face is held in the accuracy replay")
     a = p.parse_args(argv)
-    for name, full, quick in (("soak_s", 300.0, 90.0), ("switches", 20, 8), ("switch_s", 10.0, 6.0),
-                              ("timing_frames", 200, 60), ("faces", 1000, 200), ("sweep_frames", 100, 40)):
+    for name, full, quick in (("soak_s", 240.0, 90.0), ("switches", 20, 8), ("switch_s", 10.0, 6.0),
+                              ("timing_frames", 200, 60), ("faces", 1000, 200), ("sweep_frames", 100, 40),
+                              ("fast_frames", 6000, 1500)):
         if getattr(a, name) is None:
             setattr(a, name, quick if a.quick else full)
     a.detector = detector_overrides(a.detector)
@@ -90,7 +95,9 @@ def main(argv=None) -> int:
         model, float_model, macs = models(args, results)
         configs = in_process(args, results, fer, photos, model, float_model, broker)
         picks = reaction.pick_faces(configs[1].analyzer, fer, photos)
+        fast = fast_soak(args, workdir)
         daemons(args, results, workdir, fer, photos, picks, broker)
+        results["footprint"]["fast_soak"] = fast
         results["budgets"] = budgets.check(results)
         results["pi4_estimate"] = budgets.pi4_estimate(results, macs)
     finally:
@@ -159,6 +166,21 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
         acc["loop"] = accuracy.in_the_loop(analyzer, fer, accuracy.sample(len(fer), args.faces), args.hold_s)
     results["accuracy"] = acc
     return configs
+
+
+def fast_soak(args, workdir: Path) -> dict:
+    """`python -m bench.fastsoak` in a child process, so that the RSS it reads is a daemon's alone."""
+    if args.fast_frames <= 0:
+        return {"skipped": "--fast-frames 0"}
+    out = workdir / "fastsoak.json"
+    cmd = [sys.executable, "-m", "bench.fastsoak", "--frames", str(args.fast_frames), "--json", str(out),
+           "--frames-dir", str(args.frames)]
+    cmd += ["--data", str(args.data)] if args.data else []
+    cmd += ["--model", str(args.model)] if args.model else []
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if done.returncode or not out.is_file():
+        return {"skipped": f"fastsoak failed ({done.returncode}): {done.stderr.strip()[-300:]}"}
+    return json.loads(out.read_text())
 
 
 def daemons(args, results, workdir, fer, photos, picks, broker) -> None:

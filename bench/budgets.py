@@ -7,7 +7,8 @@ BUDGETS = {
     "reaction_p95_s": 1.5,
     "false_changes": 0,
     "rss_mb": 200.0,
-    "rss_growth_mb": 1.0,  # fitted growth over the soak window: "no growth trend"
+    "rss_growth_mb": 1.0,  # fitted growth over the real-time soak window: "no growth trend"
+    "rss_trend_mb_per_h": 0.5,  # second half of the fast soak, at 5 fps: a month of it would be < 0.4 GB
     "cpu_percent": 25.0,  # of one core, 5 analysed fps, face in view
     "ready_s": 3.0,
 }
@@ -39,6 +40,10 @@ def check(results: dict) -> dict[str, dict]:
     if face:
         _put(out, "RSS max during soak, MB", face["rss_mb_max"], BUDGETS["rss_mb"], "<=")
         _put(out, "RSS fitted growth over soak, MB", face["rss_fit_growth_mb"], BUDGETS["rss_growth_mb"], "<=")
+        fast = results["footprint"].get("fast_soak", {})
+        if "second_half_mb_per_h_at_5fps" in fast:
+            _put(out, "RSS trend, fast soak 2nd half, MB/h at 5 fps", fast["second_half_mb_per_h_at_5fps"],
+                 BUDGETS["rss_trend_mb_per_h"], "<=")
         if face["cpu_percent"] is not None:
             _put(out, "CPU at 5 fps, face in view, % of a core", face["cpu_percent"], BUDGETS["cpu_percent"], "<=")
     readies = [r for r in results.get("footprint", {}).get("ready_s", [])]

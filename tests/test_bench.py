@@ -103,3 +103,15 @@ def test_budgets_and_report(tmp_path):
     assert "MISSED" in text and "reaction time" in text and "ESTIMATE" in text
     report.chart(results, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 1000
+
+
+def test_detector_sweep_counts_hits_by_face_size_and_false_faces():
+    from types import SimpleNamespace as Box
+
+    from bench import detector_sweep as ds
+    fer = scenes.Scene(np.zeros((4, 4, 3), np.uint8), (10, 10, 70, 70), "happy", "fer2013:1")
+    empty = scenes.Scene(fer.image, None, None, "background")
+    tally = {"fer": 0, "photos": 0, "false": 0, **{b: 0 for b in ds.BUCKETS}}
+    ds._count(tally, fer, [Box(x=12, y=12, w=66, h=66), Box(x=300, y=300, w=50, h=50)])
+    ds._count(tally, empty, [Box(x=0, y=0, w=40, h=40)])
+    assert tally["fer"] == 1 and tally[(60, 90)] == 1 and tally["false"] == 2
