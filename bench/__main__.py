@@ -149,18 +149,21 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
         wanted += [("float32_t1", float_model, 1), ("float32_t2", float_model, 2)]
     detector = dataclasses.replace(DetectorConfig(), **args.detector)
     configs = [stages.load_config(*w, detector) for w in wanted]
-    jpegs = [encode_jpeg(s.image) for s in timing_scenes(args, fer, photos)]
+    frames = [(encode_jpeg(s.image), "real photos" if s.source.startswith("frames/") else "scenes")
+              for s in timing_scenes(args, fer, photos)]
     link = stages.connect_publisher(broker.host, broker.port)
     try:
-        stages.run_stages(configs, jpegs, link)
+        stages.run_stages(configs, frames, link)
     finally:
         link.stop()
     results["stages"] = {c.name: stages.report(c) for c in configs}
     scenes = [fer_scene(fer, int(i)) for i in accuracy.sample(len(fer), args.sweep_frames, seed=2)] if fer else []
     results["detector_sweep"] = detector_sweep.sweep(scenes, photos, [empty_scene(100 + i) for i in range(10)])
     analyzer = configs[1].analyzer
+    card = load_card(model)
     acc = {"photos": accuracy.photos(analyzer, photos),
-           "note": "model: " + model.name + " (interim while training: accuracy figures are placeholders)"}
+           "note": f"model: {model.name} ({card.get('architecture', '?')}, labels {card.get('label_mode', '?')}, "
+                   f"sha256 {str(card.get('sha256', '?'))[:12]})"}
     if fer is not None:
         acc["all_crops"] = accuracy.classifier_alone(analyzer.classifier, fer, range(len(fer)))
         acc["loop"] = accuracy.in_the_loop(analyzer, fer, accuracy.sample(len(fer), args.faces), args.hold_s)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.budgets import FAST_SOAK_MIN_FRAMES
 from bench.detector_sweep import table_lines as sweep_lines
 from bench.stages import STAGES
 
@@ -53,6 +54,10 @@ def _stage_lines(stages: dict) -> list[str]:
         cells = [_ppp(r["stages_ms"][s]) for s in STAGES] + [_ppp(r["frame_ms"])]
         out.append(f"{name + ' (n=' + str(r['frame_ms']['n']) + ')':<26}" + "".join(f"{c:>17}" for c in cells)
                    + f"{r['fps_unpaced']:>7}")
+    by_kind = stages.get("int8_t2", {}).get("one_face_detect_classify_ms_by_kind", {})
+    if by_kind:
+        out.append("int8_t2 detect+preprocess+classify, frames with one face found, p50/p95: " + "; ".join(
+            f"{k} {_ppp(v).rsplit('/', 1)[0]} ms (n={v['n']})" for k, v in by_kind.items() if v.get("n")))
     loads = ", ".join(f"{k} {v['model_load_ms']:.0f}+{v['first_invoke_ms']:.0f}" for k, v in stages.items())
     out.append(f"model load + first inference, ms: {loads}")
     ratio = _ratio(stages)
@@ -103,7 +108,9 @@ def _footprint_lines(f: dict) -> list[str]:
         rss = [r for _, r in fast["samples"]]
         out.append(f"fast soak (python -m bench.fastsoak: real Daemon, replay as fast as possible): {fast['frames']} frames "
                    f"= {fast['frames'] / 5 / 60:.0f} min at 5 fps; RSS {rss[1]:.1f} -> {rss[-1]:.1f} MB, second half "
-                   f"{fast['second_half_mb_per_h_at_5fps']:+.3f} MB/h at 5 fps")
+                   f"{fast['second_half_mb_per_h_at_5fps']:+.3f} MB/h at 5 fps"
+                   + ("" if fast["frames"] >= FAST_SOAK_MIN_FRAMES else
+                      f" (under {FAST_SOAK_MIN_FRAMES} frames: still warming up, not judged)"))
     elif fast:
         out.append(f"fast soak: skipped ({fast['skipped']})")
     if f.get("soak_s"):

@@ -41,6 +41,7 @@ class Config:
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     total_ms: list[float] = field(default_factory=list)
     one_face_ms: list[float] = field(default_factory=list)  # detect+preprocess+classify, frames with exactly one face
+    one_face_by_kind: dict[str, list[float]] = field(default_factory=dict)  # the same, per kind of frame
 
 
 def load_config(name: str, model: Path, threads: int, detector: DetectorConfig | None = None) -> Config:
@@ -64,7 +65,7 @@ def connect_publisher(host: str, port: int) -> MqttLink:
     return link
 
 
-def run_frame(cfg: Config, jpeg: bytes, t: float, link: MqttLink | None) -> None:
+def run_frame(cfg: Config, jpeg: bytes, t: float, link: MqttLink | None, kind: str = "") -> None:
     t0 = time.perf_counter()
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     t1 = time.perf_counter()
@@ -84,12 +85,14 @@ def run_frame(cfg: Config, jpeg: bytes, t: float, link: MqttLink | None) -> None
     cfg.total_ms.append(sum(ms[s] for s in STAGES))
     if len(analysis.faces) == 1:
         cfg.one_face_ms.append(ms["detect"] + ms["preprocess"] + ms["classify"])
+        cfg.one_face_by_kind.setdefault(kind, []).append(cfg.one_face_ms[-1])
 
 
-def run_stages(configs: list[Config], jpegs: list[bytes], link: MqttLink | None) -> None:
-    for i, jpeg in enumerate(jpegs):
+def run_stages(configs: list[Config], frames: list[tuple[bytes, str]], link: MqttLink | None) -> None:
+    """`frames`: (JPEG, kind) where kind says what the frame is (synthetic scene or real photo)."""
+    for i, (jpeg, kind) in enumerate(frames):
         for k in range(len(configs)):
-            run_frame(configs[(i + k) % len(configs)], jpeg, i * PERIOD_S, link)
+            run_frame(configs[(i + k) % len(configs)], jpeg, i * PERIOD_S, link, kind)
 
 
 def report(cfg: Config) -> dict:
@@ -100,5 +103,6 @@ def report(cfg: Config) -> dict:
         "stages_ms": {s: summary(cfg.stage_ms[s], 3) for s in STAGES},
         "frame_ms": summary(cfg.total_ms),
         "one_face_detect_classify_ms": summary(cfg.one_face_ms),
+        "one_face_detect_classify_ms_by_kind": {k: summary(v) for k, v in cfg.one_face_by_kind.items()},
         "fps_unpaced": round(len(cfg.total_ms) / total_s, 1) if total_s else 0.0,
     }
