@@ -138,6 +138,8 @@ def test_command_flood_does_not_stall_frames(tmp_path, mosquitto):
         assert after["fps"] > 0.8 * 5.0, after  # still analysing at the configured rate
         assert after["rss_mb"] < before["rss_mb"] + 30
         assert daemon.running()
+    errors = [line for line in daemon.output().splitlines() if "command(s) dropped" in line]
+    assert errors, "a flood beyond the queue must be reported, not silently lost"
 
 
 @pytest.mark.parametrize("camera, expected", [

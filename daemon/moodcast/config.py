@@ -61,7 +61,7 @@ class DetectorConfig:
     model: str = _opt("", doc="yunet: path to face_detection_yunet_*.onnx")
     detect_width: int = _opt(320, range=(80, 4096), doc="frames are downscaled to this width for detection")
     min_face_px: int = _opt(60, range=(12, 2048), doc="smallest face, in pixels of the original frame")
-    scale_factor: float = _opt(1.2, range=(1.01, 2.0))
+    scale_factor: float = _opt(1.15, range=(1.01, 2.0))
     min_neighbors: int = _opt(5, range=(1, 50))
     score_threshold: float = _opt(0.7, range=(0.0, 1.0), doc="yunet only")
     faces: str = _opt("largest", choices=("largest", "all"))

@@ -41,7 +41,8 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.notifier = Notifier()
         self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=64)
-        self.commands_dropped = 0
+        self.commands_dropped = 0  # written by paho's thread, reported by the frame loop
+        self._dropped_reported = 0
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
         self.analyzer = Analyzer(make_detector(config.detector), self.classifier, config.detector.faces)
         self.camera = Camera(config.camera, self.stop_event)
@@ -194,6 +195,11 @@ class Daemon:
         if self.reload_requested.is_set():
             self.reload_requested.clear()
             self._reload()
+        if self.commands_dropped != self._dropped_reported:
+            dropped, self._dropped_reported = self.commands_dropped - self._dropped_reported, self.commands_dropped
+            text = f"{dropped} command(s) dropped: more than {self.commands.maxsize} arrived between two frames"
+            log.warning(text)
+            self._publish("event", {"type": "error", "component": "commands", "message": text})
         for _ in range(self.commands.maxsize):
             try:
                 name, payload = self.commands.get_nowait()

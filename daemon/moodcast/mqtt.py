@@ -83,11 +83,13 @@ class MqttLink:
             self.dropped_while_offline += 1
 
     def _republish(self) -> None:
+        """Retained state first, `online` last: one connection keeps order, so whoever sees
+        `online` finds the current state already retained at the broker."""
         with self._lock:
             retained = list(self._retained.items())
-        self.client.publish(self.topic("availability"), payloads.ONLINE, qos=1, retain=True)
         for topic, (data, qos) in retained:
             self.client.publish(topic, data, qos=qos, retain=True)
+        self.client.publish(self.topic("availability"), payloads.ONLINE, qos=1, retain=True)
 
     # paho callbacks (paho's network thread: keep them short)
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
