@@ -14,7 +14,6 @@ import secrets
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import threading
 import time

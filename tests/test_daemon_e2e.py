@@ -9,7 +9,7 @@ import pytest
 
 from moodcast import payloads
 from tests.broker import Subscriber, publish
-from tests.daemon_process import DaemonProcess, run_cli, wait_until, write_config
+from tests.daemon_process import DaemonProcess, run_cli, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"

@@ -17,13 +17,15 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moodcast.labels import FER2013_CLASSES
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10 (JetPack 6)
     import tomli as tomllib
 
 EX_CONFIG = 78
-MOODS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+MOODS = FER2013_CLASSES  # the moods moodcast knows: one definition, in moodcast.labels
 
 
 class ConfigError(Exception):

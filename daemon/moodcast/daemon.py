@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 
-import cv2
 
 from moodcast import __version__, config as config_module, homeassistant, payloads
 from moodcast.camera import Camera, Frame, Tick

@@ -14,9 +14,11 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, NamedTuple
 
+from moodcast.labels import FER2013_CLASSES
+
 SCHEMA_VERSION = 1
 
-MOODS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+MOODS = FER2013_CLASSES  # the moods moodcast knows: one definition, in moodcast.labels
 STATES = MOODS + ("no_face", "uncertain")  # what `state.mood` may say
 POLICIES = ("match", "uplift", "off")
 ONLINE, OFFLINE = "online", "offline"
