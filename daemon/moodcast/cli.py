@@ -56,11 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     from moodcast.recommend.cli import add_commands
     add_commands(sub, parents=[common])
+    for command in sub.choices.values():  # after each command's own positionals: `recommend happy FILE`
+        command.add_argument("config_file", nargs="?", metavar="FILE", help="configuration file (same as -c FILE)")
+        command.set_defaults(command_parser=command)
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Like parse_args, but a stray argument is reported with the subcommand's usage, not the top level's."""
+    args, extra = build_parser().parse_known_args(argv)
+    command = args.command_parser
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.config and args.config_file and args.config != args.config_file:
+        command.error(f"two configuration files given: -c {args.config} and {args.config_file}")
+    args.config = args.config or args.config_file
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from moodcast.errors import USER_ERRORS, exit_code
 
     try:
