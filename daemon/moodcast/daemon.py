@@ -20,6 +20,7 @@ from moodcast.classifier import EmotionClassifier
 from moodcast.commands import Command, CommandError, parse_command
 from moodcast.config import Config
 from moodcast.detector import make_detector
+from moodcast.errors import USER_ERRORS
 from moodcast.logs import setup_logging
 from moodcast.mqtt import MqttLink
 from moodcast.notify import Notifier
@@ -232,18 +233,24 @@ class Daemon:
     def _reload(self) -> None:
         """SIGHUP: mood, detector, fps and log level change live; other sections need a restart."""
         self.notifier.reloading()
-        try:
+        try:  # everything is validated and built first: a bad part must not leave a half-swapped daemon
             new = config_module.load(self.config.source_path)
-        except config_module.ConfigError as e:
+            detector = make_detector(new.detector)
+        except USER_ERRORS as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             self.notifier.ready(self._status_line())
             return
+        self._swap_in(new, detector)
+        self.notifier.ready(self._status_line())
+
+    def _swap_in(self, new: Config, detector) -> None:
+        """Apply a validated configuration; nothing in here may fail."""
         live = ("mood", "detector", "logging")
         needs_restart = [name for name in ("model", "mqtt", "state", "spotify", "youtube", "recommendations")
                          if getattr(new, name, None) != getattr(self.config, name, None)]
         camera_changed = {k for k, v in vars(new.camera).items() if getattr(self.config.camera, k) != v} - {"max_fps"}
         self.tracker.cfg = new.mood
-        self.analyzer.detector = make_detector(new.detector)
+        self.analyzer.detector = detector
         self.analyzer.faces_mode = new.detector.faces
         self.config.camera.max_fps = new.camera.max_fps
         setup_logging(new.logging.level)
@@ -252,7 +259,6 @@ class Daemon:
         if camera_changed:
             needs_restart.append("camera." + ",".join(sorted(camera_changed)))
         log.info("configuration reloaded%s", f"; restart needed for: {', '.join(needs_restart)}" if needs_restart else "")
-        self.notifier.ready(self._status_line())
 
 
 def _all_moods(scores: dict[str, float]) -> dict[str, float]:
