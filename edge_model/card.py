@@ -1,10 +1,10 @@
 """Model card: evaluation + training facts into the JSON cards beside the .tflite and MODEL_CARD.md.
 
-    python -m edge_model.card --model daemon/moodcast/models/moodcast-vgg16-w050-int8.tflite \\
-        --metrics edge_model/eval/metrics.json --run runs/vgg16_w050
+    python -m edge_model.card --model daemon/moodcast/models/moodcast-vgg16-w100-int8.tflite \\
+        --metrics edge_model/eval/metrics.json --run runs/vgg16_w100
 
-Every number comes from metrics.json (edge_model.evaluate), the run's config.json and metrics.csv,
-or the model files; the card refuses metrics measured on a different model file.
+Every number comes from metrics.json (edge_model.evaluate), the run's config.json, metrics.csv and
+selection.json, or the model files; the card refuses metrics measured on a different model file.
 """
 
 from __future__ import annotations
@@ -23,8 +23,13 @@ from pathlib import Path
 from edge_model.evaluate import PROTOCOL_NAMES, file_facts
 
 DEVICE, FLOAT = "int8", "float32"
-SINGLE_CROP = ("int8", "float32", "keras")  # what a device could run, in this order
-VAL_PROTOCOL = {"fer2013": "FER2013 labels", "ferplus-votes": "FER+ majority", "ferplus-majority": "FER+ majority"}
+SINGLE_CROP = ("int8", "float32", "trained")  # what a device could run, in this order
+# The issue's goals for the shipped model (PrivateTest, int8 through EmotionClassifier, single crop).
+GOALS = (("FER+ majority top-1", "ferplus-majority", "accuracy", 0.86),
+         ("FER+ macro-F1", "ferplus-majority", "macro_f1", 0.70),
+         ("lowest per-class recall on FER+", "ferplus-majority", "min_recall", 0.40),
+         ("FER2013 labels, balanced accuracy", "fer2013", "balanced_accuracy", 0.60),
+         ("FER2013 labels, top-1", "fer2013", "accuracy", None))
 
 
 # --- gathering facts -----------------------------------------------------------------------------
@@ -34,17 +39,21 @@ def training_summary(run: Path) -> dict:
     config = json.loads((run / "config.json").read_text())
     with (run / "metrics.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
-    best = max(rows, key=lambda r: float(r["val_acc"]))  # first maximum = the epoch best.weights.h5 holds
     return {
         "config": config,
         "epochs_planned": config["epochs"],
         "epochs_trained": max(int(r["epoch"]) for r in rows),
         "wall_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
-        "best_epoch": int(best["epoch"]),
-        "best_val_accuracy": float(best["val_acc"]),
-        "val_protocol": f"PublicTest, {VAL_PROTOCOL[config['label_mode']]}",
+        "selection": json.loads((run / "selection.json").read_text()),
+        "val_protocol": "PublicTest, FER+ majority",
         "hardware": config["hardware"],
     }
+
+
+def targets_text(c: dict) -> str:
+    mix = c["fer2013_mix"]
+    return (f"the FER+ vote distribution (single votes dropped) x {1 - mix:g} plus the original FER2013 label "
+            f"x {mix:g}")
 
 
 def augmentation() -> dict:
@@ -71,11 +80,11 @@ def json_card_fields(facts: dict, key: str) -> dict:
     m, t = facts["metrics"], facts["training"]
     c = t["config"]
     return {
-        "classes": m["classes"], "label_mode": c["label_mode"],
-        "architecture": c["model"], "width": c["width"], "params": c["params"], "macs": c["macs"],
+        "classes": m["classes"], "targets": targets_text(c),
+        "architecture": c["model"], "width": c["width"], "params": c["params"], "macs": facts["card"]["macs"],
         **{k: facts["files"][key][k] for k in ("file_bytes", "sha256")},
         "data": {"file": m["data"]["path"], "sha256": m["data"]["sha256"],
-                 "train": f"FER2013 Training, {c['train_faces']} faces usable under {c['label_mode']}",
+                 "train": f"FER2013 Training, {c['train_faces']} faces with FER+ emotion votes",
                  "validation": f"{t['val_protocol']}, {c['val_faces']} faces (checkpoint selection)",
                  "test": f"{m['split']} (evaluation only)", "duplicates": m["data"]["duplicates"]},
         "training": {**{k: v for k, v in t.items() if k != "config"}, "config": c,
@@ -112,22 +121,25 @@ def _device(facts: dict) -> dict:
 
 def _header(facts: dict) -> str:
     r, c = _device(facts), facts["training"]["config"]
+    plus, orig = r["ferplus-majority"], r["fer2013"]
     return (f"# Model card: {facts['name']}\n\n"
             f"Facial-expression classifier for the moodcast daemon: a {c['width']:g}-width VGG16 on 48x48 grayscale "
             f"faces, int8-quantized for LiteRT on a Raspberry Pi or Jetson. It outputs one of 7 expressions "
             f"({', '.join(facts['metrics']['classes'])}).\n\n"
-            f"**On device (int8, single crop), FER2013 PrivateTest:** top-1 {pc(r['fer2013']['accuracy'])} on the "
-            f"original FER2013 labels, {pc(r['ferplus-majority']['accuracy'])} on FER+ majority labels. "
+            f"**On device (int8, single crop), FER2013 PrivateTest:** FER+ majority top-1 {pc(plus['accuracy'])}, "
+            f"FER+ macro-F1 {pc(plus['macro_f1'])}, lowest per-class recall on FER+ {pc(plus['min_recall'])}; "
+            f"on the original FER2013 labels balanced accuracy {pc(orig['balanced_accuracy'])} and top-1 "
+            f"{pc(orig['accuracy'])}. "
             f"Generated by `python -m edge_model.card` from `{facts['metrics_path']}` (measured "
             f"{facts['metrics']['created_utc']}); do not edit by hand.")
 
 
 def _details(facts: dict) -> str:
     c, card, files = facts["training"]["config"], facts["card"], facts["files"]
-    width = f"{'half width: ' if c['width'] == 0.5 else ''}every layer has {c['width']:g}x the VGG16 channels"
+    width = "full width: the ImageNet VGG16 channel plan" if c["width"] == 1 else f"every layer has {c['width']:g}x the VGG16 channels"
     rows = [("Architecture", f"VGG16 layout (13 conv3x3 + BatchNorm + ReLU in 5 blocks, 2 dense layers, softmax), "
                              f"width x{c['width']:g} ({width})"),
-            ("Parameters", f"{c['params']:,}"), ("MACs per face", f"{c['macs'] / 1e6:.0f} M"),
+            ("Parameters", f"{c['params']:,}"), ("MACs per face", f"{card['macs'] / 1e6:.0f} M"),
             ("Input", card.get("input", "48x48 grayscale face crop")),
             ("Output", f"softmax over {', '.join(card['labels'])} (order from the JSON card)"),
             ("Quantization", f"full integer int8 (int8 input/output); calibration: {card.get('calibration')}")]
@@ -141,24 +153,36 @@ def _details(facts: dict) -> str:
 
 def _training(facts: dict) -> str:
     t, aug = facts["training"], facts["augmentation"]
-    c = t["config"]
-    votes = ": trained on the FER+ vote distribution, single votes dropped" if c["label_mode"] == "ferplus-votes" else ""
-    rows = [("Data", f"FER2013 Training split, {c['train_faces']:,} faces (label mode `{c['label_mode']}`{votes})"),
-            ("Checkpoint selection", f"best top-1 on {t['val_protocol']} ({c['val_faces']:,} faces): epoch "
-                                     f"{t['best_epoch']}, {pc(t['best_val_accuracy'])}. "
-                                     "PrivateTest was never used for any choice."),
+    c, sel = t["config"], t["selection"]
+    chosen, plain = sel["chosen"], sel["unadjusted"]
+    rows = [("Data", f"FER2013 Training split, {c['train_faces']:,} faces with FER+ emotion votes; target: {targets_text(c)}"),
+            ("Class imbalance", f"loss weight of a class = (1/prior)^{c['class_weight_power']:g}, normalised; then "
+                                f"post-hoc logit adjustment (logits - tau * log(training prior), Menon et al. 2021) "
+                                f"with tau = {chosen['tau']:g}, folded into the output layer's bias before quantization "
+                                "(no cost on device)"),
+            ("Selection rule (fixed before training)", sel["rule"]),
+            ("Chosen", f"epoch {chosen['epoch']}, tau {chosen['tau']:g}: PublicTest FER+ top-1 {pc(chosen['ferplus_top1'])}, "
+                       f"macro-F1 {pc(chosen['ferplus_macro_f1'])}, lowest recall {pc(chosen['ferplus_min_recall'])}, "
+                       f"FER2013 balanced accuracy {pc(chosen['fer2013_balanced_accuracy'])} (without the adjustment: "
+                       f"{pc(plain['ferplus_top1'])}, {pc(plain['ferplus_macro_f1'])}, {pc(plain['ferplus_min_recall'])}, "
+                       f"{pc(plain['fer2013_balanced_accuracy'])})"),
             ("Schedule", f"{t['epochs_trained']} of {t['epochs_planned']} planned epochs, batch {c['batch']}, "
                          f"SGD + Nesterov momentum 0.9, peak lr {c['lr']} after {c['warmup']} warm-up epoch(s), "
                          f"cosine decay, weight decay {c['weight_decay']}, seed {c['seed']}"),
             ("Augmentation", f"shift up to ±{100 * aug['max_shift']:.0f} %, rotation ±{aug['max_rotate']:g}°, "
                              f"scale {aug['scale'][0]:g}–{aug['scale'][1]:g}, horizontal flip, "
                              f"random erasing p={aug['erase_p']:g}"),
-            ("Precision", "mixed bfloat16 compute, float32 weights" if c.get("bf16") else "float32"),
+            ("Framework", f"{c['framework']}, bfloat16 autocast with float32 weights, channels_last; weights handed to "
+                          "Keras (edge_model.handoff) for the TFLite converter"),
             ("Hardware", f"{t['hardware']}. {facts['compute_note']}"),
             ("Wall time", f"{t['wall_seconds'] / 3600:.2f} h of training epochs (sum of metrics.csv `seconds`)")]
     if facts.get("training_note"):
         rows.append(("History", facts["training_note"]))
-    return "## Training\n\n" + _table(("Property", "Value"), rows)
+    epochs = [(e["epoch"], f"{e['tau']:g}", pc(e["ferplus_top1"]), pc(e["ferplus_macro_f1"]), pc(e["ferplus_min_recall"]),
+               pc(e["fer2013_balanced_accuracy"])) for e in sel["best_per_epoch"]]
+    return ("## Training\n\n" + _table(("Property", "Value"), rows)
+            + "\n\nPublicTest per epoch, at the tau with the best FER+ macro-F1 for that epoch:\n\n"
+            + _table(("Epoch", "tau", "FER+ top-1", "FER+ macro-F1", "FER+ lowest recall", "FER2013 balanced acc."), epochs))
 
 
 def _protocols(facts: dict) -> str:
@@ -182,24 +206,42 @@ def _protocols(facts: dict) -> str:
 
 def _results(facts: dict) -> str:
     m = facts["metrics"]
-    header = ("Model", "FER2013 top-1", "FER2013 macro-F1", "FER+ top-1", "FER+ macro-F1")
+    header = ("Model", "FER2013 top-1", "FER2013 balanced acc.", "FER2013 macro-F1", "FER+ top-1", "FER+ macro-F1",
+              "FER+ lowest recall")
 
     def line(key: str) -> list[str]:
         r = m["models"][key]["results"]
-        return [m["models"][key]["label"]] + [pc(r[p][x]) for p in ("fer2013", "ferplus-majority")
-                                              for x in ("accuracy", "macro_f1")]
+        return [m["models"][key]["label"]] + [pc(r[p][x]) for p, x in (
+            ("fer2013", "accuracy"), ("fer2013", "balanced_accuracy"), ("fer2013", "macro_f1"),
+            ("ferplus-majority", "accuracy"), ("ferplus-majority", "macro_f1"), ("ferplus-majority", "min_recall"))]
 
     parts = ["## Results (PrivateTest)", "Single centred crop, as the device runs it:",
              _table(header, [line(k) for k in SINGLE_CROP if k in m["models"]])]
-    if "keras-tta" in m["models"]:
-        parts += ["Ten-crop test-time augmentation (Keras float32; 10x the compute, **not** what the device runs):",
-                  _table(header, [line("keras-tta")])]
+    if "baseline" in m["models"]:
+        parts += ["Before and after (int8 on device, single crop):", _before_after(m)]
+    if "trained-tta" in m["models"]:
+        parts += ["Ten-crop test-time augmentation (trained network, float32; 10x the compute, **not** what the device runs):",
+                  _table(header, [line("trained-tta")])]
     for name, a in m["agreement"].items():
         a_, b_ = name.split("_vs_")
         parts.append(f"Top-1 agreement {a_} vs {b_}: {pc(a['top1'])} of {a['n']:,} faces.")
     figures = [f"![{m['models'][k]['label']}]({path})" for k, path in facts["figures"].items()]
     parts += ["Confusion matrices (rows: true class, columns: prediction; colour: share of the row):"] + figures
     return "\n\n".join(parts)
+
+
+def _before_after(m: dict) -> str:
+    before, after = m["models"]["baseline"]["results"], m["models"][DEVICE]["results"]
+    rows = []
+    for name, protocol, key, goal in GOALS:
+        met = "" if goal is None else ("met" if after[protocol][key] >= goal else "missed")
+        rows.append((name, pc(before[protocol][key]), pc(after[protocol][key]),
+                     "reported" if goal is None else f">= {100 * goal:.0f} %", met))
+    if FLOAT in m["models"]:
+        delta = after["ferplus-majority"]["accuracy"] - m["models"][FLOAT]["results"]["ferplus-majority"]["accuracy"]
+        rows.append(("int8 minus float32, FER+ top-1", "", f"{100 * delta:+.2f} points", "within ±0.5 points",
+                     "met" if abs(delta) <= 0.005 else "missed"))
+    return _table(("Metric", m["models"]["baseline"]["label"], "this model", "goal", ""), rows)
 
 
 def _per_class(facts: dict) -> str:
@@ -251,7 +293,7 @@ def _literature(facts: dict) -> str:
         "best published single network by about 9 points, which in practice means a leaked split (e.g. testing on "
         "faces duplicated in Training, see above); on FER+ majority labels it would be in line with VGG13 (83–85 %). "
         "It cannot be checked, so it is not this model's number: the figures above are measured, with the command given.",
-        f"This model is deliberately small for the edge and cheaply trained: {facts['training']['config']['width']:g} "
+        f"This model is cheaply trained for the edge: {facts['training']['config']['width']:g} "
         f"width, {facts['training']['epochs_trained']} epochs, single crop on device "
         f"({facts['compute_note'].rstrip('.')}), where the 73.28 % recipe uses full width, 300 epochs and ten-crop TTA.",
     ])
@@ -388,7 +430,8 @@ def commands(args: argparse.Namespace, c: dict, metrics: dict, argv: list[str]) 
     stem = str(args.model).removesuffix("-int8.tflite")
     return [f"python -m edge_model.train --data {c['data']} --out {c['out']} --width {c['width']} --epochs {c['epochs']} "
             f"--batch {c['batch']} --lr {c['lr']} --warmup {c['warmup']} --weight-decay {c['weight_decay']} "
-            f"--label-mode {c['label_mode']} --seed {c['seed']}" + (" --bf16" if c.get("bf16") else ""),
+            f"--fer2013-mix {c['fer2013_mix']} --class-weight-power {c['class_weight_power']} --seed {c['seed']}",
+            f"python -m edge_model.select --run {args.run} --data {c['data']}",
             f"python -m quantize.convert --run {args.run} --data {c['data']} --out {stem}",
             metrics["command"],
             "python -m edge_model.card " + shlex.join(map(str, argv))]

@@ -2,10 +2,10 @@
 
     python -m edge_model.evaluate --model daemon/moodcast/models/moodcast-vgg16-w050-int8.tflite \\
         --float-model daemon/moodcast/models/moodcast-vgg16-w050-float32.tflite \\
-        --keras-run runs/vgg16_w050 --data ../shared/data/fer2013.npz --out edge_model/eval/
+        --run runs/vgg16_w100 --data ../shared/data/fer2013.npz --out edge_model/eval/
 
 The .tflite models run through moodcast.classifier.EmotionClassifier, i.e. exactly the daemon's
-code path. Ten-crop test-time augmentation is computed for the Keras model only and reported
+code path. Ten-crop test-time augmentation is computed for the trained network only and reported
 apart: it costs 10x inference and the device never runs it. Nothing here feeds back into training.
 """
 
@@ -88,10 +88,13 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes=FER20
         f1 = 2 * p * r / (p + r) if p + r else 0.0
         per_class[name] = {"precision": p, "recall": r, "f1": f1, "support": support}
     outside = y_true < 0
+    recalls = [m["recall"] for m in per_class.values() if m["support"]]  # a class absent from the test scores no recall
     return {
         "n": int(len(y_true)),
         "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
         "macro_f1": float(np.mean([m["f1"] for m in per_class.values()])),
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
+        "min_recall": float(min(recalls)) if recalls else 0.0,
         "per_class": per_class,
         "confusion": confusion_matrix(y_true, y_pred, n).tolist(),
         "outside_classes": {"n": int(outside.sum()),
@@ -182,16 +185,14 @@ def tta_views(images: np.ndarray, shift: int = TTA_SHIFT) -> np.ndarray:
     return np.stack(views)
 
 
-def predict_keras(run: Path, weights: Path | None, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keras float32 probabilities: (single centre crop, ten-crop TTA average)."""
-    from edge_model.model import build_vgg16
+def predict_trained(run: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The trained network (PyTorch float32, chosen checkpoint, logit adjustment applied):
+    (single centre crop, ten-crop TTA average)."""
+    from edge_model.handoff import load_selected, torch_probabilities
 
-    config = json.loads((run / "config.json").read_text())
-    model = build_vgg16(len(FER2013_CLASSES), config["width"])  # float32 policy, whatever training used
-    model.load_weights(weights or run / "best.weights.h5")
-    views = [model.predict(prepare_batch(v), batch_size=256, verbose=0)
-             for v in tqdm(tta_views(images), desc="keras ten-crop views", unit="view")]
-    return to_fer_order(views[0], config["classes"]), to_fer_order(np.mean(views, axis=0), config["classes"])
+    classes = load_selected(run)[0]["classes"]
+    views = [torch_probabilities(run, prepare_batch(v)) for v in tqdm(tta_views(images), desc="ten-crop views", unit="view")]
+    return to_fer_order(views[0], classes), to_fer_order(np.mean(views, axis=0), classes)
 
 
 # --- scoring and reporting -------------------------------------------------------------------------
@@ -254,15 +255,15 @@ def _shrink_png(path: Path) -> None:
 
 
 def table(metrics: dict) -> str:
-    """Compact text table: one line per model, both protocols."""
+    """Compact text table: one line per model, both protocols, the issue's headline metrics."""
     proto = metrics["protocols"]
-    lines = [f"{'PrivateTest':<42}{'FER2013 (N=' + str(proto['fer2013']['n']) + ')':>22}"
-             f"{'FER+ majority (N=' + str(proto['ferplus-majority']['n_kept']) + ')':>28}",
-             f"{'model':<42}{'top-1':>11}{'macro-F1':>11}{'top-1':>17}{'macro-F1':>11}"]
-    for key, m in metrics["models"].items():
-        r = m["results"]
-        lines.append(f"{m['label']:<42}{_pc(r['fer2013']['accuracy']):>11}{_pc(r['fer2013']['macro_f1']):>11}"
-                     f"{_pc(r['ferplus-majority']['accuracy']):>17}{_pc(r['ferplus-majority']['macro_f1']):>11}")
+    lines = [f"{'PrivateTest':<46}{'FER2013 (N=' + str(proto['fer2013']['n']) + ')':>24}"
+             f"{'FER+ majority (N=' + str(proto['ferplus-majority']['n_kept']) + ')':>36}",
+             f"{'model':<46}{'top-1':>8}{'bal-acc':>9}{'mac-F1':>9}{'top-1':>12}{'mac-F1':>9}{'min-rec':>9}"]
+    for m in metrics["models"].values():
+        a, b = m["results"]["fer2013"], m["results"]["ferplus-majority"]
+        lines.append(f"{m['label'][:45]:<46}{_pc(a['accuracy']):>8}{_pc(a['balanced_accuracy']):>9}"
+                     f"{_pc(a['macro_f1']):>9}{_pc(b['accuracy']):>12}{_pc(b['macro_f1']):>9}{_pc(b['min_recall']):>9}")
     for name, a in metrics["agreement"].items():
         lines.append(f"top-1 agreement {name.replace('_', ' ')}: {_pc(a['top1'])} % of {a['n']} faces")
     return "\n".join(lines)
@@ -273,10 +274,10 @@ def _pc(x: float) -> str:
 
 
 def agreement(probs: dict) -> dict:
-    """Top-1 agreement on all PrivateTest faces: int8 vs float32 (quantization), Keras vs float32
-    .tflite (conversion)."""
+    """Top-1 agreement on all PrivateTest faces: int8 vs float32 (quantization), the trained
+    network vs float32 .tflite (conversion)."""
     out = {}
-    for a, b in (("int8", "float32"), ("keras", "float32")):
+    for a, b in (("int8", "float32"), ("trained", "float32")):
         if a in probs and b in probs:
             same = probs[a].argmax(axis=1) == probs[b].argmax(axis=1)
             out[f"{a}_vs_{b}"] = {"top1": float(same.mean()), "n": int(len(same))}
@@ -288,8 +289,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m edge_model.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, type=Path, help="the int8 .tflite the device runs (card .json beside it)")
     p.add_argument("--float-model", type=Path, help="the float32 .tflite, for int8-vs-float numbers")
-    p.add_argument("--keras-run", type=Path, help="training run dir: adds Keras float single-crop and ten-crop TTA")
-    p.add_argument("--keras-weights", type=Path, help="weights in the run (default: KERAS_RUN/best.weights.h5)")
+    p.add_argument("--run", type=Path, help="training run dir: adds the trained network (float32 single crop, ten-crop TTA)")
+    p.add_argument("--baseline", type=Path, help="an earlier int8 .tflite (with its card) to compare against")
     p.add_argument("--data", required=True, type=Path, help="fer2013.npz (or fer2013.csv with --ferplus)")
     p.add_argument("--ferplus", help="fer2013new.csv when --data is fer2013.csv")
     p.add_argument("--out", required=True, type=Path, help="directory for metrics.json and the PNGs")
@@ -313,12 +314,16 @@ def main(argv=None) -> int:
         if path:
             probs[key] = predict_tflite(path, x, desc=f"{key} {path.name}")
             models[key] = {"label": label, "kind": "tflite", **file_facts(path)}
-    if args.keras_run:
-        probs["keras"], probs["keras-tta"] = predict_keras(args.keras_run, args.keras_weights, test.images)
-        weights = file_facts(args.keras_weights or args.keras_run / "best.weights.h5")
-        models["keras"] = {"label": "Keras float32, single crop", "kind": "keras", **weights}
-        models["keras-tta"] = {"label": "Keras float32, ten-crop TTA [card only]", "kind": "keras", **weights,
-                               "tta": TTA_TEXT}
+    if args.baseline:
+        probs["baseline"] = predict_tflite(args.baseline, x, desc=f"baseline {args.baseline.name}")
+        models["baseline"] = {"label": f"before: {args.baseline.name}", "kind": "tflite", **file_facts(args.baseline)}
+    if args.run:
+        probs["trained"], probs["trained-tta"] = predict_trained(args.run, test.images)
+        selection = json.loads((args.run / "selection.json").read_text())["chosen"]
+        weights = file_facts(args.run / f"epoch_{selection['epoch']:03d}.pt")
+        models["trained"] = {"label": "trained network, float32, single crop", "kind": "torch", **weights}
+        models["trained-tta"] = {"label": "trained network, ten-crop TTA [card only]", "kind": "torch", **weights,
+                                 "tta": TTA_TEXT}
 
     for key, m in models.items():
         m["results"] = score(probs[key], rows, in_train)
@@ -341,9 +346,9 @@ def main(argv=None) -> int:
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     print(table(metrics))
-    conversion = metrics["agreement"].get("keras_vs_float32", {}).get("top1", 1.0)
+    conversion = metrics["agreement"].get("trained_vs_float32", {}).get("top1", 1.0)
     if conversion < 0.98:  # the same weights convert almost losslessly to float32 .tflite
-        print(f"warning: Keras and float32 .tflite agree on only {100 * conversion:.1f} % of faces: "
+        print(f"warning: the trained network and float32 .tflite agree on only {100 * conversion:.1f} % of faces: "
               "were they made from the same weights?", file=sys.stderr)
     print(f"wrote {args.out / 'metrics.json'} and {len(models)} confusion PNGs in {args.out}")
     return 0

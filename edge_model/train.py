@@ -1,8 +1,11 @@
-"""Train the VGG16 emotion model: seeded, resumable, metrics per epoch in CSV.
+"""Train the VGG16 emotion model in PyTorch: seeded, exactly resumable, the same on CPU and GPU.
 
-    python -m edge_model.train --data ../shared/data/fer2013.npz --out runs/vgg16_w050 --width 0.5
+    python -m edge_model.train --data ../shared/data/fer2013.npz --out runs/vgg16_w100 --epochs 24
 
-Model selection uses PublicTest only; PrivateTest is never touched here (see edge_model.evaluate).
+Targets are the FER+ vote distributions (optionally mixed with the original FER2013 label), with
+class re-weighting so that disgust and fear are learnt at all. After every epoch the PublicTest
+logits are saved; edge_model.select later picks the checkpoint and the logit adjustment on
+PublicTest only. PrivateTest is never touched here.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from edge_model import dataset
+from edge_model.architecture import model_name
 from edge_model.augment import augment_batch
-from edge_model.model import build_vgg16, count_macs
+from edge_model.net import VGG16, to_nchw
 from moodcast.labels import FER2013_CLASSES
 from moodcast.preprocess import prepare_batch
+
+N_CLASSES = len(FER2013_CLASSES)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,148 +38,184 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", required=True, help="fer2013.npz, or fer2013.csv (with --ferplus for FER+ votes)")
     p.add_argument("--ferplus", help="fer2013new.csv with the FER+ votes, when --data is fer2013.csv")
     p.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, metrics.csv, config.json)")
-    p.add_argument("--label-mode", default="ferplus-votes", choices=dataset.LABEL_MODES)
     p.add_argument("--width", type=float, default=1.0, help="width multiplier of every layer (1.0 = VGG16)")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=24)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.02, help="peak learning rate (SGD + Nesterov, cosine decay)")
-    p.add_argument("--warmup", type=int, default=2, help="epochs of linear warm-up")
+    p.add_argument("--warmup", type=int, default=1, help="epochs of linear warm-up")
     p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--fer2013-mix", type=float, default=0.25,
+                   help="weight of the original FER2013 label in the target (the rest is the FER+ vote distribution)")
+    p.add_argument("--class-weight-power", type=float, default=0.5,
+                   help="loss weight of a class = (1/prior)^power, normalised; 0 = plain cross-entropy")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--bf16", action="store_true",
-                   help="mixed bfloat16 compute (float32 weights): about 2x faster on CPUs with AVX512_BF16 and on GPUs")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training and validation faces (smoke tests)")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this many epochs in this invocation (resume later with the same command)")
     return p.parse_args(argv)
 
 
-def learning_rate(epoch: int, args: argparse.Namespace) -> float:
+def learning_rate(epoch: float, args: argparse.Namespace) -> float:
+    """Linear warm-up, then cosine decay to zero; `epoch` is fractional (per batch)."""
     if epoch < args.warmup:
-        return args.lr * (epoch + 1) / (args.warmup + 1)
+        return args.lr * (0.1 + 0.9 * epoch / args.warmup)
     progress = (epoch - args.warmup) / max(1, args.epochs - args.warmup)
-    return 0.5 * args.lr * (1 + math.cos(math.pi * progress))
+    return 0.5 * args.lr * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def training_targets(split: dataset.Split, fer2013_mix: float) -> tuple[dataset.Split, np.ndarray]:
+    """(faces, (N, 7) target distributions): FER+ votes mixed with the original label.
+
+    Faces with no emotion votes (FER+ unknown / not a face) are dropped: their original label is
+    the noisiest there is.
+    """
+    faces, votes = dataset.targets(split, "ferplus-votes")
+    onehot = np.eye(N_CLASSES, dtype=np.float32)[faces.labels]
+    return faces, ((1 - fer2013_mix) * votes + fer2013_mix * onehot).astype(np.float32)
+
+
+def class_weights(targets: np.ndarray, power: float) -> np.ndarray:
+    """(1/prior)^power, scaled so that the average face keeps weight 1."""
+    prior = targets.mean(axis=0)
+    w = (1.0 / np.maximum(prior, 1e-4)) ** power
+    return (w / float((targets @ w).mean())).astype(np.float32)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
     splits = dataset.load(args.data, args.ferplus)
-    train, y_train = dataset.targets(splits["Training"], args.label_mode)
-    val_mode = "fer2013" if args.label_mode == "fer2013" else "ferplus-majority"
-    val, y_val = dataset.targets(splits["PublicTest"], val_mode)
+    train, y_train = training_targets(splits["Training"], args.fer2013_mix)
+    val = splits["PublicTest"]
     if args.limit:
         train, y_train = train.subset(slice(0, args.limit)), y_train[: args.limit]
-        val, y_val = val.subset(slice(0, args.limit)), y_val[: args.limit]
-    if y_train.ndim == 1:
-        y_train = np.eye(len(FER2013_CLASSES), dtype=np.float32)[y_train]
-    x_val = prepare_batch(val.images)
+        val = val.subset(slice(0, args.limit))
+    prior = y_train.mean(axis=0)
+    weights = torch.from_numpy(class_weights(y_train, args.class_weight_power)).to(device)
 
-    keras.utils.set_random_seed(args.seed)
-    if args.bf16:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    model = build_vgg16(len(FER2013_CLASSES), args.width)
-    model.compile(
-        optimizer=keras.optimizers.SGD(args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    start_epoch, best = _resume(model, args.out)
-    _write_config(args, model, count_macs(model), len(train), len(val))
-    print(f"training {model.name}: {model.count_params():,} params, {len(train)} train / {len(val)} val faces, "
-          f"epochs {start_epoch + 1}..{args.epochs}", flush=True)
+    torch.manual_seed(args.seed)
+    model = VGG16(N_CLASSES, args.width).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
+                                weight_decay=args.weight_decay)
+    start_epoch = _resume(model, optimizer, args.out, device)
+    _write_config(args, model, device, len(train), len(val), prior)
+    print(f"training {model_name(args.width)} on {device}: {_params(model):,} params, {len(train)} train / "
+          f"{len(val)} val faces, epochs {start_epoch + 1}..{args.epochs}", flush=True)
 
-    callbacks = [
-        keras.callbacks.LearningRateScheduler(lambda e: learning_rate(e, args)),
-        EpochEnd(args.out, x_val, y_val, best),
-    ]
-    model.fit(Batches(train.images, y_train, args.batch, args.seed, start_epoch), epochs=args.epochs,
-              initial_epoch=start_epoch, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
-    print(f"best PublicTest accuracy {callbacks[1].best:.4f}; weights in {args.out / 'best.weights.h5'}")
+    x_val = to_nchw(prepare_batch(val.images)).to(device)
+    last = args.epochs if not args.stop_after else min(args.epochs, start_epoch + args.stop_after)
+    for epoch in range(start_epoch, last):
+        t0 = time.time()
+        loss, acc = train_epoch(model, optimizer, train.images, y_train, weights, epoch, args, device)
+        logits = predict_logits(model, x_val)
+        np.save(args.out / f"val_logits_{epoch + 1:03d}.npy", logits)
+        torch.save(model.state_dict(), args.out / f"epoch_{epoch + 1:03d}.pt")
+        _checkpoint(model, optimizer, args.out, epoch + 1)
+        _log_epoch(args.out, epoch + 1, learning_rate(epoch + 1, args), loss, acc, val, logits, time.time() - t0)
     return 0
 
 
-def _resume(model, out: Path) -> tuple[int, float]:
-    """Continue from the last finished epoch, optimizer state included."""
-    state_path = out / "state.json"
-    if not state_path.exists():
-        return 0, 0.0
-    state = json.loads(state_path.read_text())
-    model.load_weights(out / "last.weights.h5")
-    model.optimizer.build(model.trainable_variables)
-    opt = np.load(out / "last.optimizer.npz")
-    for var in model.optimizer.variables:
-        if var.path in opt:
-            var.assign(opt[var.path])
-    print(f"resuming after epoch {state['epoch']} (best PublicTest accuracy {state['best']:.4f})", flush=True)
-    return state["epoch"], state["best"]
+def train_epoch(model, optimizer, images, targets, weights, epoch, args, device) -> tuple[float, float]:
+    """One pass; batch order, augmentation and dropout depend only on (seed, epoch)."""
+    model.train()
+    torch.manual_seed(args.seed * 100_003 + epoch)
+    order = np.random.default_rng((args.seed, epoch)).permutation(len(images))
+    steps = len(images) // args.batch
+    total_loss, correct, seen = 0.0, 0, 0
+    for i in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(epoch + i / steps, args)
+        idx = order[i * args.batch:(i + 1) * args.batch]
+        x = to_nchw(augment_batch(images[idx], np.random.default_rng((args.seed, epoch, i))))
+        x = x.to(device).to(memory_format=torch.channels_last)
+        y = torch.from_numpy(targets[idx]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            logits = model(x)
+        per_face = -(y * F.log_softmax(logits.float(), dim=1)).sum(dim=1) * (y @ weights)
+        loss = per_face.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y.argmax(1)).sum())
+        seen += len(idx)
+        if i % 50 == 0:
+            print(f"  epoch {epoch + 1} step {i}/{steps} loss {total_loss / seen:.4f}", flush=True)
+    return total_loss / seen, correct / seen
 
 
-def _write_config(args, model, macs: int, n_train: int, n_val: int) -> None:
+@torch.no_grad()
+def predict_logits(model, x: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """Float32 logits in eval mode (BatchNorm running stats, no dropout)."""
+    model.eval()
+    out = [model(x[i:i + batch].contiguous(memory_format=torch.channels_last)).float() for i in range(0, len(x), batch)]
+    return torch.cat(out).cpu().numpy()
+
+
+def _params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _checkpoint(model, optimizer, out: Path, epoch: int) -> None:
+    """Written to a temporary name and renamed, so a kill mid-write never corrupts the resume point."""
+    tmp = out / "last.pt.tmp"
+    torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
+    os.replace(tmp, out / "last.pt")
+
+
+def _resume(model, optimizer, out: Path, device) -> int:
+    """Continue after the last finished epoch, optimizer state included."""
+    path = out / "last.pt"
+    if not path.exists():
+        return 0
+    state = torch.load(path, map_location=device)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    print(f"resuming after epoch {state['epoch']}", flush=True)
+    return int(state["epoch"])
+
+
+def _write_config(args, model, device, n_train: int, n_val: int, prior: np.ndarray) -> None:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    config.update(model=model.name, params=model.count_params(), macs=macs, train_faces=n_train,
-                  val_faces=n_val, classes=list(FER2013_CLASSES), hardware=_hardware())
+    config.update(model=model_name(args.width), params=_params(model), train_faces=n_train, val_faces=n_val,
+                  classes=list(FER2013_CLASSES), train_prior=[round(float(p), 6) for p in prior],
+                  framework=f"torch {torch.__version__}", hardware=_hardware(device))
     (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
-def _hardware() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, keras {keras.__version__} ({keras.backend.backend()} backend)"
+def _hardware(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, bf16 autocast"
 
 
-class Batches(keras.utils.PyDataset):
-    """Shuffled, augmented batches; the order and augmentation depend only on (seed, epoch)."""
-
-    def __init__(self, images, targets, batch, seed, epoch=0):
-        super().__init__()
-        self.images, self.targets, self.batch, self.seed = images, targets, batch, seed
-        self._start_epoch(epoch)
-
-    def _start_epoch(self, epoch):
-        self.epoch = epoch
-        self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.images))
-
-    def __len__(self):
-        return len(self.images) // self.batch
-
-    def __getitem__(self, i):
-        idx = self.order[i * self.batch:(i + 1) * self.batch]
-        rng = np.random.default_rng((self.seed, self.epoch, i))
-        return augment_batch(self.images[idx], rng), self.targets[idx]
-
-    def on_epoch_end(self):
-        self._start_epoch(self.epoch + 1)
-
-
-class EpochEnd(keras.callbacks.Callback):
-    """Validate on PublicTest, keep the best weights, checkpoint for resume, log a CSV row."""
-
-    def __init__(self, out: Path, x_val, y_val, best: float):
-        super().__init__()
-        self.out, self.x_val, self.y_val, self.best = out, x_val, y_val, best
-        self.t0 = time.time()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0 = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        pred = self.model.predict(self.x_val, batch_size=256, verbose=0).argmax(axis=1)
-        val_acc = float((pred == self.y_val).mean())
-        if val_acc > self.best:
-            self.best = val_acc
-            self.model.save_weights(self.out / "best.weights.h5")
-        self.model.save_weights(self.out / "last.weights.h5")
-        np.savez(self.out / "last.optimizer.npz", **{v.path: np.asarray(v) for v in self.model.optimizer.variables})
-        (self.out / "state.json").write_text(json.dumps({"epoch": epoch + 1, "best": self.best}) + "\n")
-        row = {"epoch": epoch + 1, "lr": float(self.model.optimizer.learning_rate), "loss": logs.get("loss"),
-               "train_acc": logs.get("accuracy"), "val_acc": val_acc, "best_val_acc": self.best,
-               "seconds": round(time.time() - self.t0, 1)}
-        path = self.out / "metrics.csv"
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        print(f"epoch {epoch + 1}: val_acc {val_acc:.4f} (best {self.best:.4f}) lr {row['lr']:.5f} "
-              f"{row['seconds']}s", flush=True)
+def _log_epoch(out: Path, epoch: int, lr: float, loss: float, acc: float, val: dataset.Split, logits: np.ndarray,
+               seconds: float) -> None:
+    keep, fer = dataset.ferplus_eval_rows(val)
+    pred = logits.argmax(axis=1)
+    row = {"epoch": epoch, "lr": round(lr, 6), "loss": round(loss, 4), "train_acc": round(acc, 4),
+           "val_ferplus_acc": round(float((pred[keep] == fer[keep]).mean()), 4),
+           "val_fer2013_acc": round(float((pred == val.labels).mean()), 4), "seconds": round(seconds, 1)}
+    path = out / "metrics.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    print(f"epoch {epoch}: PublicTest FER+ {row['val_ferplus_acc']:.4f}, FER2013 {row['val_fer2013_acc']:.4f}, "
+          f"loss {loss:.4f}, {seconds:.0f}s", flush=True)
 
 
 if __name__ == "__main__":

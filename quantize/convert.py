@@ -1,7 +1,10 @@
-"""Keras .weights.h5 -> int8 and float32 .tflite (+ JSON card), verified against each other.
+"""A training run's chosen checkpoint -> int8 and float32 .tflite (+ JSON card), verified against each other.
 
-    python -m quantize.convert --run runs/vgg16_w050 --data ../shared/data/fer2013.npz \\
-        --out daemon/moodcast/models/moodcast-vgg16-w050
+    python -m quantize.convert --run runs/vgg16_w100 --data ../shared/data/fer2013.npz \\
+        --out daemon/moodcast/models/moodcast-vgg16-w100
+
+The checkpoint and logit adjustment come from RUN/selection.json (edge_model.select); the weights
+go through edge_model.handoff into Keras, with the adjustment folded into the output bias.
 
 Writes OUT-int8.tflite and OUT-float32.tflite, each with a .json card beside it holding the
 labels the daemon reads. Fails (exit 1) when int8 loses more than --max-delta points of top-1
@@ -28,8 +31,7 @@ from moodcast.preprocess import prepare_batch
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m quantize.convert", description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, type=Path, help="training run directory (config.json + best.weights.h5)")
-    p.add_argument("--weights", type=Path, help="weights file (default: RUN/best.weights.h5)")
+    p.add_argument("--run", required=True, type=Path, help="training run directory (config.json, selection.json, epoch_*.pt)")
     p.add_argument("--data", required=True, help="fer2013.npz or fer2013.csv")
     p.add_argument("--ferplus", help="fer2013new.csv when --data is fer2013.csv")
     p.add_argument("--out", required=True, type=Path, help="output path stem, e.g. daemon/moodcast/models/moodcast-vgg16-w050")
@@ -41,11 +43,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from edge_model.model import build_vgg16
+    from edge_model.handoff import keras_model
+    from edge_model.model import count_macs
 
     run_config = json.loads((args.run / "config.json").read_text())
-    model = build_vgg16(len(FER2013_CLASSES), run_config["width"])
-    model.load_weights(args.weights or args.run / "best.weights.h5")
+    model = keras_model(args.run)  # refuses a run without selection.json
+    selection = json.loads((args.run / "selection.json").read_text())
+    run_config.update(macs=count_macs(model), selection=selection["chosen"])
     splits = dataset.load(args.data, args.ferplus)
 
     rng = np.random.default_rng(args.seed)
@@ -82,9 +86,16 @@ def write_card(path: Path, run_config: dict, kind: str, calibration: int) -> Non
         "(moodcast.preprocess.prepare_face)", "quantization": kind,
         "calibration": f"{calibration} random Training faces" if kind == "int8" else None,
         "architecture": run_config["model"], "width": run_config["width"], "params": run_config["params"],
-        "macs": run_config["macs"], "label_mode": run_config["label_mode"], "file_bytes": path.stat().st_size,
+        "macs": run_config["macs"], "targets": training_targets_text(run_config),
+        "selection": run_config["selection"], "file_bytes": path.stat().st_size,
     }
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def training_targets_text(run_config: dict) -> str:
+    mix = run_config["fer2013_mix"]
+    return (f"FER+ vote distribution x {1 - mix:g} + original FER2013 label x {mix:g}, class weights "
+            f"(1/prior)^{run_config['class_weight_power']:g}")
 
 
 def verify(paths: dict, test: dataset.Split, max_delta: float) -> int:

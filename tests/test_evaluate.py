@@ -152,7 +152,8 @@ def small_metrics() -> dict:
                                            "contempt_kept_as_misses": 1, "agreement_with_fer2013_labels": 0.625}},
         "models": {"int8": model("int8 .tflite (device)", "int8", "a"),
                    "float32": model("float32 .tflite", "float32", "b"),
-                   "keras-tta": model("Keras float32, ten-crop TTA [card only]", "keras-tta", "c") | {"tta": "ten crops"}},
+                   "baseline": model("before: v1-int8.tflite", "baseline", "d"),
+                   "trained-tta": model("trained network, ten-crop TTA [card only]", "trained-tta", "c") | {"tta": "ten crops"}},
         "agreement": {"int8_vs_float32": {"top1": 0.875, "n": 8}},
     }
 
@@ -160,26 +161,31 @@ def small_metrics() -> dict:
 def small_facts(tmp_path) -> dict:
     run = tmp_path / "run"
     run.mkdir()
-    config = {"data": "fer2013.npz", "out": "runs/x", "label_mode": "ferplus-votes", "width": 0.5, "epochs": 24,
-              "batch": 64, "lr": 0.02, "warmup": 1, "weight_decay": 5e-4, "seed": 1, "bf16": True, "model": "vgg16_w050",
-              "params": 3819303, "macs": 175974144, "train_faces": 28516, "val_faces": 3199,
+    config = {"data": "fer2013.npz", "out": "runs/x", "width": 1.0, "epochs": 24, "batch": 64, "lr": 0.02, "warmup": 1,
+              "weight_decay": 5e-4, "fer2013_mix": 0.25, "class_weight_power": 0.5, "seed": 1, "model": "vgg16_w100",
+              "params": 15246663, "train_faces": 28516, "val_faces": 3589, "framework": "torch 2.13.0+cpu",
               "classes": list(FER2013_CLASSES), "hardware": "x86_64, 2 CPU cores"}
     (run / "config.json").write_text(json.dumps(config))
-    (run / "metrics.csv").write_text("epoch,lr,loss,train_acc,val_acc,best_val_acc,seconds\n"
-                                     "1,0.01,1.6,0.3,0.40,0.40,100.5\n2,0.02,1.5,0.4,0.55,0.55,200\n"
-                                     "3,0.02,1.4,0.5,0.55,0.55,300\n")
+    (run / "metrics.csv").write_text("epoch,lr,loss,train_acc,val_ferplus_acc,val_fer2013_acc,seconds\n"
+                                     "1,0.01,1.6,0.3,0.40,0.30,100.5\n2,0.02,1.5,0.4,0.55,0.45,200\n"
+                                     "3,0.02,1.4,0.5,0.55,0.46,300\n")
+    pick = {"epoch": 2, "tau": 0.75, "ferplus_top1": 0.84, "ferplus_macro_f1": 0.66, "ferplus_min_recall": 0.41,
+            "fer2013_top1": 0.6, "fer2013_balanced_accuracy": 0.58}
+    (run / "selection.json").write_text(json.dumps({"rule": "the fixed rule", "chosen": pick, "prior": [1 / 7] * 7,
+                                                    "unadjusted": pick | {"tau": 0.0, "ferplus_min_recall": 0.0},
+                                                    "best_per_epoch": [pick]}))
     files = {k: {"path": f"m-{k}.tflite", "file_bytes": 3_900_000, "sha256": c * 64} for k, c in (("int8", "a"), ("float32", "b"))}
     return {"name": "m-int8", "files": files, "metrics": small_metrics(), "metrics_path": "eval/metrics.json",
-            "card": {"labels": list(FER2013_CLASSES), "input": "48x48 gray", "calibration": "400 faces"},
+            "card": {"labels": list(FER2013_CLASSES), "input": "48x48 gray", "calibration": "400 faces", "macs": 700_000_000},
             "training": training_summary(run), "compute_note": "CPU only: no GPU was available.",
             "augmentation": {"max_shift": 0.12, "max_rotate": 10.0, "scale": (0.9, 1.1), "erase_p": 0.5},
-            "figures": {"int8": "eval/confusion-int8.png", "keras-tta": "eval/confusion-keras-tta.png"},
+            "figures": {"int8": "eval/confusion-int8.png", "trained-tta": "eval/confusion-trained-tta.png"},
             "commands": ["python -m edge_model.train ...", "python -m edge_model.card ..."]}
 
 
 def test_training_summary_reads_what_actually_happened(tmp_path):
     t = small_facts(tmp_path)["training"]
-    assert (t["epochs_planned"], t["epochs_trained"], t["best_epoch"]) == (24, 3, 2)  # first best = best.weights.h5
+    assert (t["epochs_planned"], t["epochs_trained"], t["selection"]["chosen"]["epoch"]) == (24, 3, 2)
     assert t["wall_seconds"] == 600.5 and t["val_protocol"] == "PublicTest, FER+ majority"
 
 
@@ -188,14 +194,16 @@ def test_model_card_markdown(tmp_path):
     device_fer = classification_metrics(np.array([0, 3, 3, 4, 6, 6, 1]), np.array([0, 3, 6, 4, 6, 3, 0]))["accuracy"]
     assert f"top-1 {100 * device_fer:.1f} %" in md
     # single-crop device numbers come before the TTA table, which is labelled as not on device
-    assert md.index("| int8 .tflite (device) |") < md.index("| Keras float32, ten-crop TTA [card only] |")
+    assert md.index("| int8 .tflite (device) |") < md.index("| trained network, ten-crop TTA [card only] |")
     assert "**not** what the device runs" in md
     assert PROTOCOLS["ferplus-majority"] in md and PROTOCOLS["fer2013"] in md
     assert "1 contempt faces kept as certain misses" in md
     assert "](eval/confusion-int8.png)" in md
     for must in ("73.28 %", "83–85 %", "65 ± 5 %", "**82 %**", "2 groups cross splits", "hiring", "policing",
                  "children", "not an inner state", "Disgust has 1 of 71 training faces", "rest on only 1 (FER2013)", "3 of 24 planned epochs",
-                 "CPU only: no GPU was available.", "width x0.5", "3,819,303", "176 M"):
+                 "CPU only: no GPU was available.", "width x1", "15,246,663", "700 M", "the fixed rule",
+                 "epoch 2, tau 0.75", "with tau = 0.75, folded into the output layer's bias",
+                 "| FER+ macro-F1 | ", ">= 70 %", "| lowest per-class recall on FER+ |", "int8 minus float32"):
         assert must in md, must
 
 
@@ -203,10 +211,10 @@ def test_json_card_gains_every_metric_and_keeps_its_labels(tmp_path):
     facts = small_facts(tmp_path)
     fields = json_card_fields(facts, "int8")
     assert "labels" not in fields  # the label order is the quantizer's to write
-    assert set(fields["evaluation"]["results"]) == {"int8", "float32", "keras-tta"}
+    assert set(fields["evaluation"]["results"]) == {"int8", "float32", "baseline", "trained-tta"}
     assert fields["evaluation"]["results"]["int8"]["fer2013"]["per_class"]["happy"]["support"] == 2
     assert fields["sha256"] == "a" * 64 and fields["training"]["epochs_trained"] == 3
-    assert fields["training"]["hardware"] == "x86_64, 2 CPU cores" and fields["params"] == 3819303
+    assert fields["training"]["hardware"] == "x86_64, 2 CPU cores" and fields["params"] == 15246663
     json.dumps(fields)  # serialisable
 
 
@@ -247,7 +255,7 @@ def test_card_command_updates_the_json_cards_and_refuses_stale_metrics(tmp_path)
         assert shipped["labels"] == list(FER2013_CLASSES) and shipped["calibration"] == "400 faces"
         assert shipped["evaluation"]["results"]["int8"]["fer2013"]["n"] == 7
     assert "](figs/confusion-int8.png)" in (tmp_path / "MODEL_CARD.md").read_text()
-    assert (tmp_path / "figs" / "confusion-keras-tta.png").exists()
+    assert (tmp_path / "figs" / "confusion-trained-tta.png").exists()
 
     (models / "m-int8.tflite").write_bytes(b"retrained")
     with pytest.raises(SystemExit, match="not the int8 model metrics.json was measured on"):

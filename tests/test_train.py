@@ -1,0 +1,127 @@
+"""The PyTorch trainer, checkpoint selection, the hand-off to Keras/TFLite and the bias folding.
+
+Runs on a small npz made of the committed real FER2013 faces (the full dataset is not
+redistributable), so it needs no ../shared and finishes in well under a minute on a CPU.
+"""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_model import dataset
+from edge_model.select import Candidate, adjust, choose
+from moodcast.labels import FER2013_CLASSES, FERPLUS_COLUMNS, FERPLUS_TO_FER
+from moodcast.preprocess import prepare_batch
+from tests.media import fer_fixtures
+
+torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
+
+from edge_model import train  # noqa: E402
+from edge_model.handoff import torch_probabilities  # noqa: E402
+
+
+def fixture_faces() -> tuple[np.ndarray, np.ndarray]:
+    faces = [(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), FER2013_CLASSES.index(label)) for p, label in fer_fixtures()]
+    return np.stack([f for f, _ in faces]), np.array([y for _, y in faces])
+
+
+def small_npz(path, per_split=(224, 56, 56)) -> str:
+    """Real faces, jittered copies, FER+ votes that mostly agree with the label (8 of 10)."""
+    faces, labels = fixture_faces()
+    rng = np.random.default_rng(0)
+    n = sum(per_split)
+    pick = np.arange(n) % len(faces)
+    images = np.clip(faces[pick].astype(np.int16) + rng.integers(-12, 13, (n, 48, 48)), 0, 255).astype(np.uint8)
+    votes = np.zeros((n, len(FERPLUS_COLUMNS)), np.uint8)
+    column = {fer: FERPLUS_COLUMNS.index(col) for col, fer in FERPLUS_TO_FER.items()}
+    for i, y in enumerate(labels[pick]):
+        votes[i, column[int(y)]] = 8
+        votes[i, column[int((y + 1) % 7)]] = 2
+    usage = np.repeat(["Training", "PublicTest", "PrivateTest"], per_split)
+    np.savez(path, images=images, labels=labels[pick].astype(np.int8), usage=usage, ferplus_votes=votes)
+    return str(path)
+
+
+def run_args(data, out, *extra) -> list[str]:
+    return ["--data", data, "--out", str(out), "--width", "0.125", "--epochs", "2", "--batch", "32", "--threads", "2",
+            *extra]
+
+
+def test_training_resumes_exactly(tmp_path):
+    data = small_npz(tmp_path / "small.npz")
+    assert train.main(run_args(data, tmp_path / "straight")) == 0
+    assert train.main(run_args(data, tmp_path / "resumed", "--stop-after", "1")) == 0
+    assert not (tmp_path / "resumed" / "epoch_002.pt").exists()
+    assert train.main(run_args(data, tmp_path / "resumed")) == 0
+    a, b = (torch.load(tmp_path / d / "epoch_002.pt") for d in ("straight", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (tmp_path / "resumed" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2"]
+    config = json.loads((tmp_path / "straight" / "config.json").read_text())
+    assert config["train_faces"] == 224 and sum(config["train_prior"]) == pytest.approx(1, abs=1e-4)
+
+
+def test_targets_mix_votes_and_the_original_label(tmp_path):
+    split = dataset.load(small_npz(tmp_path / "small.npz"))["Training"]
+    _, y = train.training_targets(split, fer2013_mix=0.25)
+    np.testing.assert_allclose(y.sum(axis=1), 1, atol=1e-6)
+    first = y[0]  # 8 votes for its label, 2 for the next class: 0.75 * (0.8, 0.2) + 0.25 * (1, 0)
+    assert first[split.labels[0]] == pytest.approx(0.85) and first[(split.labels[0] + 1) % 7] == pytest.approx(0.15)
+
+
+def test_class_weights_favour_rare_classes_and_keep_the_mean_weight():
+    y = np.eye(7, dtype=np.float32)[[3] * 90 + [1] * 10]
+    w = train.class_weights(y, power=0.5)
+    assert w[1] > w[3] and float((y @ w).mean()) == pytest.approx(1.0)
+    assert np.allclose(train.class_weights(y, power=0.0), 1.0)
+
+
+def candidate(epoch, tau, top1, f1):
+    return Candidate(epoch, tau, top1, f1, 0.0, 0.0, 0.0)
+
+
+def test_selection_rule_prefers_macro_f1_within_a_point_of_the_best_top1():
+    pool = [candidate(5, 0.0, 0.850, 0.60), candidate(5, 1.0, 0.841, 0.66),  # within 1 point: eligible
+            candidate(6, 2.0, 0.820, 0.70),  # higher macro-F1 but 3 points down: not eligible
+            candidate(6, 0.0, 0.845, 0.62)]
+    assert (choose(pool).epoch, choose(pool).tau) == (5, 1.0)
+
+
+def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp_path):
+    """torch -> Keras -> float32 .tflite equals the adjusted PyTorch network on real faces."""
+    pytest.importorskip("tensorflow", reason="needs the train extra (tensorflow-cpu)")
+    from edge_model import select
+    from moodcast.classifier import EmotionClassifier
+    from quantize import convert
+
+    data, run = small_npz(tmp_path / "small.npz"), tmp_path / "run"
+    assert train.main(run_args(data, run)) == 0
+    assert select.main(["--run", str(run), "--data", data]) == 0
+    selection = json.loads((run / "selection.json").read_text())
+    # force a visible adjustment, whatever PublicTest preferred (this small set's prior is uniform)
+    selection["chosen"]["tau"], selection["prior"] = 1.0, [0.1, 0.02, 0.05, 0.3, 0.15, 0.13, 0.25]
+    (run / "selection.json").write_text(json.dumps(selection))
+
+    assert convert.main(["--run", str(run), "--data", data, "--out", str(tmp_path / "m" / "tiny"),
+                         "--calibration", "64", "--max-delta", "100"]) == 0
+    x = prepare_batch(fixture_faces()[0])
+    expected = torch_probabilities(run, x)
+    unadjusted = dict(selection, chosen=dict(selection["chosen"], tau=0.0))
+    (run / "selection.json").write_text(json.dumps(unadjusted))
+    assert np.abs(torch_probabilities(run, x) - expected).max() > 1e-3  # tau really changes the output
+
+    flt = EmotionClassifier(tmp_path / "m" / "tiny-float32.tflite")
+    got = np.stack([flt.predict(xi) for xi in x])
+    assert np.abs(got - expected).max() < 1e-4
+    int8 = EmotionClassifier(tmp_path / "m" / "tiny-int8.tflite")
+    assert int8.quantized and np.abs(np.stack([int8.predict(xi) for xi in x]) - expected).max() < 0.1
+    card = json.loads((tmp_path / "m" / "tiny-int8.json").read_text())
+    assert card["selection"]["tau"] == 1.0 and card["labels"] == list(FER2013_CLASSES)
+
+
+def test_adjustment_is_a_per_class_constant():
+    logits = np.array([[1.0, 2.0], [0.5, -1.0]])
+    prior = np.array([0.8, 0.2])
+    np.testing.assert_allclose(adjust(logits, prior, 1.0) - logits, np.tile(-np.log(prior), (2, 1)))
