@@ -6,10 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/fer2013.npz
-RUN ?= runs/vgg16_w050
-WIDTH ?= 0.5
-EPOCHS ?= 16
-MODEL := daemon/moodcast/models/moodcast-vgg16-w050
+RUN ?= runs/vgg16_w100
+WIDTH ?= 1.0
+EPOCHS ?= 10
+MODEL := daemon/moodcast/models/moodcast-vgg16-w100
+# the model shipped before v2, taken from git history for the before/after table of `make eval`
+BASELINE_REV := 3ff5002
+BASELINE := daemon/moodcast/models/moodcast-vgg16-w050-int8
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
@@ -27,6 +30,9 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[demo]'
 	@touch $@
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
+	@# the trainer's PyTorch. On x86_64 PyPI's default torch wheel carries CUDA (several GB), so take the CPU
+	@# build this project is tested with (elsewhere: pip install torch --index-url https://download.pytorch.org/whl/cpu)
+	if [ "$$(uname -m)" = x86_64 ]; then $(BIN)/pip install -q 'torch==2.13.0'; fi
 	$(BIN)/pip install -q -e '.[demo,test,train]'
 	@# systemd-python compiles against libsystemd; without it the journal test skips with a reason
 	if pkg-config --exists libsystemd 2>/dev/null; then $(BIN)/pip install -q -e '.[journal]'; fi
@@ -45,14 +51,18 @@ system-deps:
 test: system-deps $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
-model: $(VENV)/.dev
-	$(BIN)/python -m edge_model.train --data $(DATA) --out $(RUN) --width $(WIDTH) --epochs $(EPOCHS) --warmup 1 --lr 0.02 --bf16
+model: $(VENV)/.dev out/baseline
+	$(BIN)/python -m edge_model.train --data $(DATA) --out $(RUN) --width $(WIDTH) --epochs $(EPOCHS)
+	$(BIN)/python -m edge_model.select --run $(RUN) --data $(DATA)
 	$(BIN)/python -m quantize.convert --run $(RUN) --data $(DATA) --out $(MODEL)
-	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite --float-model $(MODEL)-float32.tflite --keras-run $(RUN) --data $(DATA) --out edge_model/eval
+	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite --float-model $(MODEL)-float32.tflite --run $(RUN) --baseline out/baseline/$(notdir $(BASELINE)).tflite --data $(DATA) --out edge_model/eval
 	$(BIN)/python -m edge_model.card --model $(MODEL)-int8.tflite --metrics edge_model/eval/metrics.json --run $(RUN)
 
-eval: $(VENV)/.dev
-	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite --float-model $(MODEL)-float32.tflite --data $(DATA) --out out/eval
+eval: $(VENV)/.dev out/baseline
+	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite $(if $(wildcard $(MODEL)-float32.tflite),--float-model $(MODEL)-float32.tflite) --baseline out/baseline/$(notdir $(BASELINE)).tflite --data $(DATA) --out out/eval
+
+out/baseline:
+	mkdir -p $@.tmp && for ext in tflite json; do git show $(BASELINE_REV):$(BASELINE).$$ext > $@.tmp/$(notdir $(BASELINE)).$$ext; done && mv $@.tmp $@
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench --data $(DATA) --out out/bench
