@@ -26,12 +26,12 @@ class Analyzer:
 
     def analyse(self, image: np.ndarray) -> Analysis:
         t0 = time.perf_counter()
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-        faces = sorted(self.detector.detect(gray), key=lambda f: f.area, reverse=True)
+        faces = sorted(self.detector.detect(image), key=lambda f: f.area, reverse=True)
         t1 = time.perf_counter()
         if not faces:  # no face, no classification: an empty room costs only detection
             return Analysis(faces, None, {"detect": _ms(t0, t1), "preprocess": 0.0, "classify": 0.0})
         chosen = faces if self.faces_mode == "all" else faces[:1]
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         inputs = [prepare_face(crop_face(gray, face)) for face in chosen]
         t2 = time.perf_counter()
         probs = np.mean([self.classifier.predict(x) for x in inputs], axis=0)
