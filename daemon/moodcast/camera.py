@@ -180,11 +180,17 @@ class Camera:
     def __init__(self, cfg: CameraConfig, stop: threading.Event):
         self.cfg, self.stop = cfg, stop
         self.paused = threading.Event()
+        self.idle = False  # set by the frame loop (IdleBackoff): nobody in view, analyse at idle_fps
         self.dropped = 0  # live frames that arrived while the loop was busy, never analysed
 
     @property
+    def fps(self) -> float:
+        """The analysed rate now: read per frame, so a change applies from the next frame on."""
+        return min(self.cfg.max_fps, self.cfg.idle_fps) if self.idle else self.cfg.max_fps
+
+    @property
     def period(self) -> float:
-        return 1.0 / self.cfg.max_fps
+        return 1.0 / self.fps
 
     def frames(self) -> Iterator[Frame | Tick]:
         if self.cfg.source == "replay":
@@ -214,7 +220,7 @@ class Camera:
                 yield Frame(image, next_ts, index, decode_ms)
                 decode_ms = 0.0
                 index += 1
-                next_ts = index * self.period
+                next_ts += self.period  # the rate may change between frames (idle back-off)
 
     def _live(self) -> Iterator[Frame | Tick]:
         delay = self.cfg.retry_initial_s
@@ -266,6 +272,24 @@ class Camera:
         finally:
             self.dropped += reader.dropped
             reader.stop()
+
+
+class IdleBackoff:
+    """After `idle_after_s` without a face the camera is analysed at `idle_fps`; a face restores full rate.
+
+    An empty room otherwise costs a detection at the full rate all day. The first frame with a
+    face restores the full rate, so at worst a newcomer waits one idle period to be seen.
+    """
+
+    def __init__(self, cfg: CameraConfig):
+        self.cfg = cfg
+        self.last_face_at: float | None = None  # the first frame starts the clock: full rate at start-up
+
+    def idle(self, faces: int, t: float) -> bool:
+        """Whether the camera should run at the idle rate after the frame at `t` with `faces` faces."""
+        if faces or self.last_face_at is None:
+            self.last_face_at = t
+        return self.cfg.idle_after_s > 0 and t - self.last_face_at >= self.cfg.idle_after_s
 
 
 class LatestFrameReader:

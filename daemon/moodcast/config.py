@@ -52,6 +52,8 @@ class CameraConfig:
     width: int = _opt(640, range=(64, 4096))
     height: int = _opt(480, range=(48, 4096))
     max_fps: float = _opt(5.0, range=(0.1, 60.0), doc="analysed frames per second, at most")
+    idle_after_s: float = _opt(10.0, range=(0.0, 86400.0), doc="no face for this long: analyse at idle_fps (0 = never)")
+    idle_fps: float = _opt(1.0, range=(0.1, 60.0), doc="analysed rate while nobody is in view")
     retry_initial_s: float = _opt(1.0, range=(0.1, 60.0))
     retry_max_s: float = _opt(30.0, range=(1.0, 600.0))
     read_timeout_s: float = _opt(5.0, range=(0.5, 120.0), doc="a read slower than this counts as a stalled camera")

@@ -15,7 +15,7 @@ import time
 
 
 from moodcast import __version__, config as config_module, homeassistant, payloads
-from moodcast.camera import Camera, Frame, Tick
+from moodcast.camera import Camera, Frame, IdleBackoff, Tick
 from moodcast.classifier import EmotionClassifier
 from moodcast.commands import Command, CommandError, parse_command
 from moodcast.config import Config
@@ -32,6 +32,7 @@ from moodcast.tracker import MoodChange, MoodTracker
 log = logging.getLogger("moodcast")
 STATE_REFRESH_S = 1.0  # at most this often for score-only updates of the retained state
 SCORE_CHANGE = 0.05  # ...and only when a score moved by this much
+LIVE_CAMERA = {"max_fps", "idle_after_s", "idle_fps"}  # [camera] keys a reload applies without a restart
 
 
 class Daemon:
@@ -46,6 +47,7 @@ class Daemon:
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
         self.analyzer = Analyzer(make_detector(config.detector), self.classifier, config.detector.faces)
         self.camera = Camera(config.camera, self.stop_event)
+        self.backoff = IdleBackoff(config.camera)
         self.tracker = MoodTracker(config.mood, self.classifier.labels, start=0.0)
         self.stats = PipelineStats()
         self.link = MqttLink(config.mqtt, config.device_id, self._queue_command) if config.mqtt.enabled else None
@@ -98,6 +100,7 @@ class Daemon:
         change = self.tracker.update(analysis.probs, frame.timestamp)
         t2 = time.perf_counter()
         self._faces_changed(len(analysis.faces), frame.timestamp)
+        self._pace(len(analysis.faces), frame.timestamp)
         if change:
             self._mood_changed(change)
         self._publish_state()
@@ -130,6 +133,13 @@ class Daemon:
         self.faces = faces
         last_seen = self.tracker.last_face_at if self.tracker.last_face_at is not None else 0.0
         self.recommender.on_face_presence(faces > 0, 0.0 if faces else t - last_seen)
+
+    def _pace(self, faces: int, t: float) -> None:
+        idle = self.backoff.idle(faces, t)
+        if idle != self.camera.idle:
+            self.camera.idle = idle
+            log.info("%s: analysing %.1f frames/s", "face in view" if faces else
+                     f"nobody in view for {self.config.camera.idle_after_s:g} s", self.camera.fps)
 
     def _mood_changed(self, change: MoodChange) -> None:
         self._mood_since_wall = time.time()
@@ -178,7 +188,7 @@ class Daemon:
             return
         self._last_stats_at = now
         fields = self.stats.snapshot()
-        fields.update(dropped_frames=self.camera.dropped,
+        fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
                       mqtt_reconnects=self.link.reconnects if self.link else 0,
                       recommendations=self.recommender.stats())
         self._publish("stats", payloads.stats(**fields))
@@ -248,11 +258,12 @@ class Daemon:
         live = ("mood", "detector", "logging")
         needs_restart = [name for name in ("model", "mqtt", "state", "spotify", "youtube", "recommendations")
                          if getattr(new, name, None) != getattr(self.config, name, None)]
-        camera_changed = {k for k, v in vars(new.camera).items() if getattr(self.config.camera, k) != v} - {"max_fps"}
+        camera_changed = {k for k, v in vars(new.camera).items() if getattr(self.config.camera, k) != v} - LIVE_CAMERA
         self.tracker.cfg = new.mood
         self.analyzer.detector = detector
         self.analyzer.faces_mode = new.detector.faces
         self.config.camera.max_fps = new.camera.max_fps
+        self.config.camera.idle_after_s, self.config.camera.idle_fps = new.camera.idle_after_s, new.camera.idle_fps
         setup_logging(new.logging.level)
         for name in live:
             setattr(self.config, name, getattr(new, name))
