@@ -10,6 +10,7 @@ virtual timestamps, so a replay analyses the same frames whether paced in real t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from moodcast.config import CameraConfig
 
 log = logging.getLogger("moodcast.camera")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # errors only: OpenCV's own open/read warnings duplicate ours, less clearly
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: ffmpeg's "moov atom not found" is our SourceError, once
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from moodcast.config import MOODS
+from moodcast.logs import native_stderr_to_log
 from moodcast.preprocess import INPUT_SIZE, prepare_face
 
 # First available wins: LiteRT (maintained), tflite-runtime (last release 2023), full TensorFlow.
@@ -62,8 +63,9 @@ class EmotionClassifier:
         self.card = load_card(self.path)
         self.labels: tuple[str, ...] = tuple(self.card["labels"])
         try:
-            self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            with native_stderr_to_log("moodcast.litert"):
+                self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=num_threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: not a valid TFLite model ({str(e).splitlines()[0]})") from None
         self.input = self.interpreter.get_input_details()[0]

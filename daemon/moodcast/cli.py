@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the configuration, model, detector and secrets")
+    p.add_argument("--strict", action="store_true", help="warnings fail too (exit 78), e.g. a webcam that is not there")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("preview", parents=[common], help="grab one frame, draw faces and scores, save a JPEG (local only)")
@@ -66,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Like parse_args, but a stray argument is reported with the subcommand's usage, not the top level's."""
     args, extra = build_parser().parse_known_args(argv)
     command = args.command_parser
+    if len(extra) == 1 and not extra[0].startswith("-") and not args.config_file:
+        args.config_file, extra = extra[0], []  # `recommend happy --play FILE`: argparse gave FILE up too early
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.config and args.config_file and args.config != args.config_file:
@@ -94,25 +98,36 @@ def load_config(args):
 
 
 def cmd_run(args, cfg) -> int:
+    from moodcast.checks import check_detector_model, check_replay
     from moodcast.daemon import Daemon
     from moodcast.logs import setup_logging
 
+    if args.fast and not args.replay:
+        args.command_parser.error("--fast only applies to --replay PATH")
+    check_detector_model(cfg)
     if args.replay:
+        check_replay(args.replay)
         cfg.camera.source, cfg.camera.path, cfg.camera.realtime = "replay", args.replay, not args.fast
     setup_logging(cfg.logging.level)
-    return Daemon(cfg).run()
+    daemon = Daemon(cfg)
+    code = daemon.run()
+    if cfg.camera.source == "replay" and not cfg.camera.loop and not daemon.stop_event.is_set():
+        logging.getLogger("moodcast").info("replay finished: %d frames analysed from %s", daemon.stats.frames,
+                                           cfg.camera.path)
+    return code
 
 
 def cmd_check_config(args, cfg) -> int:
+    from moodcast.checks import check_detector_model, check_setup
     from moodcast.classifier import EmotionClassifier
     from moodcast.detector import make_detector
     from moodcast.secrets import read_secret
 
     clf = EmotionClassifier(cfg.model.path or None, cfg.model.num_threads)
+    check_detector_model(cfg)
     make_detector(cfg.detector)
-    if cfg.mqtt.username:
-        read_secret("mqtt_password", cfg.mqtt.password_file)
-    print(f"{cfg.source_path}: OK")
+    findings = check_setup(cfg)
+    print(f"{cfg.source_path}: {_verdict(findings, args.strict)}")
     print(f"  camera   {cfg.camera.source} ({cfg.camera.path or cfg.camera.pipeline or cfg.camera.device}), "
           f"max {cfg.camera.max_fps:g} fps")
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
@@ -120,8 +135,21 @@ def cmd_check_config(args, cfg) -> int:
     print(f"  state    {cfg.state_dir}")
     print(f"  spotify  {_spotify_status(cfg)}")
     youtube_key = cfg.youtube.enabled and read_secret("youtube_api_key", cfg.youtube.api_key_file)
-    print(f"  youtube  {'API key found' if youtube_key else 'off (no API key)'}")
-    return 0
+    print(f"  youtube  {'API key found' if youtube_key else 'off (no API key)'}", flush=True)
+    for f in findings:
+        print(f"moodcast: {f.level}: {f.text}", file=sys.stderr)
+    failed = any(f.level == "error" for f in findings) or (args.strict and findings)
+    return EX_CONFIG if failed else 0
+
+
+def _verdict(findings, strict: bool) -> str:
+    errors = sum(f.level == "error" for f in findings)
+    warnings = f"{len(findings) - errors} warning(s)"
+    if errors:
+        return f"FAILED: {errors} error(s), {warnings} below"
+    if findings:
+        return f"FAILED (--strict): {warnings} below" if strict else f"OK, but {warnings} below"
+    return "OK"
 
 
 def _spotify_status(cfg) -> str:

@@ -8,6 +8,7 @@ as `config.toml: [mqtt] port: expected integer 1–65535, got "abc"` (exit code 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import socket
@@ -219,6 +220,7 @@ class RecommendationsConfig:
             for key, value in defaults.items():
                 if getattr(table, key) is None:
                     setattr(table, key, list(value))
+        _check_table_names(self.moods)
         for name, table in self.moods.items():
             for key in ("uplift", "spotify_uris", "spotify_search", "youtube_search"):
                 if getattr(table, key) is None:
@@ -228,6 +230,17 @@ class RecommendationsConfig:
             if unknown:
                 raise ConfigError(f'config.toml: [recommendations.moods.{name}] uplift: no table named "{unknown[0]}" '
                                   f"(known: {', '.join(self.moods)})")
+
+
+def _check_table_names(moods: dict[str, MoodMusicConfig]) -> None:
+    """A table is a mood, a shipped step (calm) or a step some uplift names; anything else is a typo."""
+    steps = {step for table in moods.values() for step in table.uplift or []}
+    for name in moods:
+        if name not in _MOOD_DEFAULTS and name not in steps:
+            close = difflib.get_close_matches(name, list(_MOOD_DEFAULTS), n=1)
+            hint = f'did you mean "{close[0]}"? ' if close else ""
+            raise ConfigError(f"config.toml: [recommendations.moods.{name}]: no mood of that name, and no uplift "
+                              f"step uses it ({hint}moods: {', '.join(MOODS)}; steps: {', '.join(sorted(steps))})")
 
 
 def _spotify_uri(text: str, mood: str) -> str:

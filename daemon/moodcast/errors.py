@@ -13,5 +13,5 @@ USER_ERRORS = (ConfigError, SecretError, ModelError, DetectorError, SourceError,
 
 
 def exit_code(error: Exception) -> int:
-    """78 (EX_CONFIG) for configuration and secrets, so systemd does not restart-loop on them."""
-    return EX_CONFIG if isinstance(error, (ConfigError, SecretError)) else 1
+    """78 (EX_CONFIG) for configuration, secrets and the detector's model, so systemd does not restart-loop on them."""
+    return EX_CONFIG if isinstance(error, (ConfigError, SecretError, DetectorError)) else 1

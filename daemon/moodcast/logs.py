@@ -16,12 +16,36 @@ Three modes, chosen once per setup_logging() call:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 
 SYSLOG_IDENTIFIER = "moodcast"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(name: str):
+    """Route what C++ libraries write straight to file descriptor 2 (LiteRT's "INFO: Created TensorFlow
+    Lite XNNPACK delegate for CPU.") through logger `name`: their INFO lines at debug, anything else at
+    warning, so nothing that matters is hidden. Only for short, single-threaded stretches such as
+    loading a model: whatever else writes to stderr meanwhile is re-logged the same way."""
+    log = logging.getLogger(name)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    log.log(logging.DEBUG if line.startswith("INFO: ") else logging.WARNING, "%s", line.strip())
 
 
 def setup_logging(level: str) -> None:

@@ -9,6 +9,8 @@ import time
 from moodcast.config import MqttConfig
 from moodcast.mqtt import make_client
 
+RETRY_MAX_S = 10.0  # a person is waiting: retry more often than the daemon does
+
 
 def describe(topic: str, payload: bytes) -> str:
     """One line per message, e.g. `12:00:01 kitchen  mood      happy 87%  (1 face)`."""
@@ -46,15 +48,33 @@ def _summary(kind: str, data) -> str:
 
 
 def watch(cfg: MqttConfig, topic: str, stop: threading.Event, out=print) -> None:
-    """Print every message under `topic` until `stop` is set."""
+    """Print every message under `topic` until `stop` is set; while the broker cannot be reached, say why."""
     client = make_client(cfg)
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1) if not rc.is_failure else out(
-        f"broker refused the connection: {rc}")
+        f"broker {cfg.host}:{cfg.port} refused the connection: {rc}; retrying")
+    client.on_disconnect = lambda c, u, f, rc, p: rc.is_failure and out(
+        f"connection to {cfg.host}:{cfg.port} lost ({rc}); reconnecting")
     client.on_message = lambda c, u, m: out(describe(m.topic, m.payload))
-    client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    client.reconnect_delay_set(cfg.reconnect_min_s, RETRY_MAX_S)
+    if not _connect(client, cfg, stop, out):
+        return
     client.loop_start()
     try:
         stop.wait()
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _connect(client, cfg: MqttConfig, stop: threading.Event, out) -> bool:
+    """The first connection, retried with backoff and a line per failure; False when stopped first."""
+    delay = cfg.reconnect_min_s
+    while not stop.is_set():
+        try:
+            client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+            return True
+        except OSError as e:  # refused, unknown host, unreachable, TLS: all OSErrors
+            out(f"cannot connect to {cfg.host}:{cfg.port}: {e.strerror or e}; retrying in {delay:g} s (Ctrl-C stops)")
+            stop.wait(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+    return False

@@ -40,7 +40,20 @@ def cmd_recommend(args, config: Config) -> int:
     service.run_once(args.mood)
     for kind, payload in published:
         print(json.dumps({"kind": kind, **payload}, ensure_ascii=False) if args.json else _describe(kind, payload))
-    return 0
+    return _play_result(service, published) if args.play else 0
+
+
+def _play_result(service: RecommendationService, published: list[tuple[str, dict]]) -> int:
+    """--play: say so when nothing was played, and fail (78: Spotify is not set up; 1: playback failed)."""
+    playback = [p for kind, p in published if kind == "playback"]
+    if service.spotify is None:
+        print("moodcast: --play: playback not attempted: Spotify is off (see the \"Spotify: off\" line above); "
+              "it needs [spotify] client_id, the client secret and `moodcast spotify-auth`", file=sys.stderr)
+        return EX_CONFIG
+    if not playback:
+        print(f"moodcast: --play: playback not attempted: no music to play (policy {service.policy})", file=sys.stderr)
+        return 1
+    return 0 if all(p["ok"] for p in playback) else 1
 
 
 def _describe(kind: str, p: dict) -> str:

@@ -1,0 +1,122 @@
+"""`moodcast check-config`: what the service would meet on this machine, beyond a valid config.toml.
+
+Each check returns findings, one line each that names the key. An error means the service cannot
+work as configured; a warning means it may work later (a webcam plugged in afterwards) or only by
+luck (a broker that accepts a user without a password). `--strict` treats warnings as errors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+
+from moodcast.config import Config, ConfigError
+from moodcast.secrets import read_secret
+
+
+class Finding(NamedTuple):
+    level: str  # "error" | "warning"
+    text: str
+
+
+def check_setup(cfg: Config) -> list[Finding]:
+    name = Path(cfg.source_path).name
+    findings = _camera(cfg) + _mqtt(cfg)
+    return [Finding(f.level, f"{name}: {f.text}") for f in findings]
+
+
+def check_detector_model(cfg: Config) -> None:
+    """A YuNet detector without its .onnx file is a configuration error that names the file."""
+    d, name = cfg.detector, Path(cfg.source_path).name
+    if d.kind != "yunet":
+        return
+    if not d.model:
+        raise ConfigError(f'{name}: [detector] model: kind = "yunet" needs the path of a YuNet model file '
+                          "(face_detection_yunet_2023mar.onnx from the OpenCV model zoo); none is set")
+    if not Path(d.model).is_file():
+        raise ConfigError(f"{name}: [detector] model: {d.model}: no such file")
+
+
+def _camera(cfg: Config) -> list[Finding]:
+    c = cfg.camera
+    if c.source == "picamera2":
+        return _picamera2()
+    if c.source == "opencv":
+        return _video_device(c.device)
+    if c.source == "gstreamer" and not _opencv_has_gstreamer():
+        return [Finding("error", '[camera] source = "gstreamer": this OpenCV was built without GStreamer '
+                                 "(pip wheels are); on a Jetson the installer uses JetPack's OpenCV")]
+    if c.source == "replay":
+        return _replay(c.path)
+    return []
+
+
+def _replay(path: str) -> list[Finding]:
+    from moodcast.camera import SourceError
+
+    try:
+        check_replay(path)
+    except SourceError as e:
+        return [Finding("error", f"[camera] path: {e}")]
+    return []
+
+
+def _picamera2() -> list[Finding]:
+    try:
+        importlib.import_module("picamera2")
+    except ImportError as e:
+        return [Finding("error", f'[camera] source = "picamera2": picamera2 is not importable ({e}); on Raspberry '
+                                 "Pi OS: apt install python3-picamera2 and a venv made with --system-site-packages")]
+    return []
+
+
+def _video_device(device: str) -> list[Finding]:
+    path = f"/dev/video{device}" if device.isdigit() else device
+    if not os.path.exists(path):
+        return [Finding("warning", f"[camera] device: {path} does not exist (webcam unplugged? see "
+                                   "`ls /dev/v4l/by-id/`); the service would keep retrying")]
+    if not os.access(path, os.R_OK | os.W_OK):
+        return [Finding("warning", f"[camera] device: {path} is not usable by this user (uid {os.getuid()}); "
+                                   "the service user must be in group 'video'")]
+    return []
+
+
+def _opencv_has_gstreamer() -> bool:
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return "YES" in line
+    return False
+
+
+def _mqtt(cfg: Config) -> list[Finding]:
+    m = cfg.mqtt
+    if not m.enabled:
+        return []
+    findings = []
+    if m.username and not read_secret("mqtt_password", m.password_file):
+        findings.append(Finding("warning", f'[mqtt] username = "{m.username}" but no password is stored '
+                                           "(credential mqtt_password, [mqtt] password_file or "
+                                           "MOODCAST_MQTT_PASSWORD); the broker will likely refuse it"))
+    if m.tls.enabled:
+        from moodcast.mqtt import ssl_context
+
+        try:
+            ssl_context(m)
+        except ConfigError as e:
+            findings.append(Finding("error", str(e)))
+    return findings
+
+
+def check_replay(path: str) -> None:
+    """A replay that cannot be read fails before the daemon starts, in one line that names it."""
+    from moodcast.camera import Replay
+
+    segments = Replay(path, 1.0, loop=False).segments()
+    try:
+        next(segments, None)  # opens it and decodes the first image or frame; raises SourceError
+    finally:
+        segments.close()
