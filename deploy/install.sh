@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install, upgrade or remove moodcast as a hardened systemd service on Raspberry Pi OS (Bookworm),
-# NVIDIA JetPack 6 or another Debian/Ubuntu system. Safe to run again: files that are already
-# right are left alone, an existing /etc/moodcast/config.toml and secret files are never overwritten.
+# Install, upgrade or remove moodcast as a hardened systemd service on 64-bit Raspberry Pi OS
+# (trixie or bookworm), NVIDIA JetPack 6 or another 64-bit Debian/Ubuntu system. Safe to run again:
+# files that are already right are left alone, an existing /etc/moodcast/config.toml and secret
+# files are never overwritten. Works without a running systemd (a chroot, an image being built):
+# the unit is then enabled for the next boot.
 set -euo pipefail
 
 usage() {
@@ -10,7 +12,8 @@ usage: sudo deploy/install.sh [options]
        sudo deploy/install.sh --uninstall [--purge]
        sudo deploy/install.sh --set-secret NAME     (reads the value from standard input)
 
-  --platform pi|jetson|generic  skip detection (Raspberry Pi OS / JetPack / other Debian or Ubuntu)
+  --platform pi|jetson|generic  skip detection (64-bit Raspberry Pi OS trixie or bookworm / JetPack 6 /
+                                other 64-bit Debian or Ubuntu)
   --camera csi|usb              camera for a new config.toml (default: csi on pi and jetson, usb elsewhere)
   --with-mosquitto              also install a local Mosquitto MQTT broker (localhost only)
   --dry-run                     print what would be done, change nothing
@@ -189,6 +192,48 @@ detect_platform() {
     fi
 }
 
+# The Python the venv is made from: its version (3.13) and the CPU its binary is built for.
+python_setup() {
+    [[ -e $ROOT$PYTHON ]] || die "$ROOT$PYTHON is missing: apt install python3"
+    local name
+    name=$(readlink "$ROOT$PYTHON" || echo "${PYTHON##*/}")
+    name=${name##*/}
+    [[ $name =~ ^python3\.([0-9]+)$ ]] || die "cannot tell the version of $ROOT$PYTHON (it is $name, not python3.N)"
+    PY_MINOR=${BASH_REMATCH[1]}
+    PY_VERSION=3.$PY_MINOR
+    # the ELF header's machine field: on a 64-bit kernel, 32-bit Pi OS still reports aarch64 in uname
+    case $(od -An -t u2 -j 18 -N 2 "$ROOT/usr/bin/$name" 2>/dev/null | tr -d ' ') in
+        183) PY_ARCH=arm64 ;;
+        62) PY_ARCH=amd64 ;;
+        40) PY_ARCH="32-bit armhf" ;;
+        *) PY_ARCH=unknown ;;
+    esac
+}
+
+# Supported: Raspberry Pi OS trixie and bookworm (64-bit), JetPack 6 (L4T R36), and as "generic"
+# other 64-bit Debian/Ubuntu systems with Python 3.10 or newer. LiteRT has no 32-bit wheels.
+check_release() {
+    local codename tegra
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' "$ROOT/etc/os-release" 2>/dev/null | tr -d '"')
+    case $PLATFORM in
+        pi)
+            [[ $PY_ARCH == arm64 ]] ||
+                die "Raspberry Pi OS ${codename:-?} is $PY_ARCH; moodcast needs 64-bit Raspberry Pi OS (trixie or bookworm): LiteRT has no wheels for $PY_ARCH"
+            [[ $codename == trixie || $codename == bookworm ]] ||
+                die "Raspberry Pi OS '${codename:-unknown}' is not supported; moodcast supports 64-bit Raspberry Pi OS trixie and bookworm" ;;
+        jetson)
+            tegra=$(head -n1 "$ROOT/etc/nv_tegra_release" 2>/dev/null || true)
+            [[ $tegra == "# R36 "* ]] ||
+                die "this Jetson runs '${tegra:-no /etc/nv_tegra_release}'; moodcast supports JetPack 6 (L4T R36)"
+            [[ $PY_ARCH == arm64 ]] || die "JetPack with a $PY_ARCH Python is not supported; moodcast supports JetPack 6 (arm64)" ;;
+        generic)
+            [[ $PY_ARCH == arm64 || $PY_ARCH == amd64 ]] ||
+                die "this system's Python is $PY_ARCH; moodcast needs a 64-bit system (amd64 or arm64): LiteRT has no wheels for $PY_ARCH" ;;
+    esac
+    [[ $PY_MINOR -ge 10 ]] || die "Python $PY_VERSION is too old; moodcast needs Python 3.10 or newer"
+    echo "system: ${codename:-unknown release}, Python $PY_VERSION ($PY_ARCH)"
+}
+
 platform_setup() {
     if [[ -z $PLATFORM ]]; then
         PLATFORM=$(detect_platform)
@@ -202,7 +247,9 @@ platform_setup() {
         pi)
             [[ -n $CAMERA ]] || CAMERA=csi
             # libcamera's Python bindings exist only as Pi OS packages: the venv must see them
-            APT_PACKAGES=(python3-venv python3-picamera2 python3-systemd)
+            # (and apt's python3-systemd); a USB webcam needs no Pi camera stack
+            APT_PACKAGES=(python3-venv python3-systemd)
+            [[ $CAMERA != csi ]] || APT_PACKAGES+=(python3-picamera2)
             SYSTEM_SITE=1 ;;
         jetson)
             [[ -n $CAMERA ]] || CAMERA=csi
@@ -289,30 +336,67 @@ source_digest() {
         LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
+# The numpy the system Python sees (a system-wide pip's first, then apt's), as its version; nothing
+# if there is none. Debian's python3-numpy is numpy-V.egg-info (bookworm, Ubuntu 22.04) or
+# numpy-V.dist-info (trixie).
+system_numpy() {
+    local dir meta
+    for dir in "$ROOT/usr/local/lib/python$PY_VERSION/dist-packages" "$ROOT/usr/lib/python3/dist-packages"; do
+        for meta in "$dir"/numpy-*.dist-info "$dir"/numpy-*.egg-info; do
+            [[ -e $meta ]] || continue
+            meta=${meta##*/numpy-}
+            echo "${meta%.*-info}"
+            return
+        done
+    done
+}
+
+# pip constraints for the venv. With system site packages the venv sees the system's compiled
+# packages (picamera2's simplejpeg and av, JetPack's cv2), built against the system's numpy: the
+# venv must keep that numpy's major version and not go below it (numpy's ABI only goes forward),
+# so pip uses the system's numpy when it satisfies moodcast. Trixie: numpy 2.2 and Python 3.13,
+# which has no numpy 1.x wheels; bookworm: 1.24; JetPack 6: 1.21. No system numpy: no constraint.
+write_constraints() {   # write_constraints OUTFILE
+    local out=$1 numpy major
+    : >"$out"
+    [[ $SYSTEM_SITE -eq 1 ]] || return 0
+    numpy=$(system_numpy)
+    if [[ -z $numpy ]]; then
+        echo "numpy: none on the system; the venv gets its own"
+        return 0
+    fi
+    major=${numpy%%.*}
+    [[ $major =~ ^[0-9]+$ ]] || die "cannot read the system numpy's version '$numpy'"
+    if [[ $major -lt 2 && $PY_MINOR -ge 13 ]]; then
+        die "the system numpy $numpy is 1.x, but Python $PY_VERSION has no numpy 1.x wheels; install the distribution's python3-numpy (2.x)"
+    fi
+    echo "numpy: $numpy on the system; the venv keeps numpy $major.x, at least $numpy"
+    echo "numpy>=$numpy,<$((major + 1))" >>"$out"
+    # opencv-python-headless 4.11+ requires numpy 2; 4.10 is the last one for numpy 1.x
+    if [[ $major -lt 2 && $PLATFORM != jetson ]]; then
+        echo "opencv-python-headless<4.11" >>"$out"
+    fi
+}
+
 install_python_package() {
     local venv_flags=() skip=() stamp digest
     [[ $SYSTEM_SITE -eq 0 ]] || venv_flags=(--system-site-packages)
     [[ $PLATFORM != jetson ]] || skip=(opencv-python-headless opencv-python)
-    # The stamp records what is installed, so an unchanged source is not reinstalled.
-    digest="$(source_digest) platform=$PLATFORM"
-    stamp=$OPT/installed-source.sha256
 
-    # System packages seen through --system-site-packages (picamera2's simplejpeg, JetPack's cv2)
-    # are built against numpy 1.x: a numpy 2 in the venv would shadow the system's and break them.
     local constraints=$TMP/constraints.txt
-    : >"$constraints"
-    if [[ $SYSTEM_SITE -eq 1 ]]; then
-        echo "numpy<2" >>"$constraints"
-        # opencv-python-headless 4.11+ requires numpy 2; 4.10 is the last one for numpy 1.x
-        [[ $PLATFORM != pi ]] || echo "opencv-python-headless<4.11" >>"$constraints"
-    fi
+    write_constraints "$constraints"
     put_file "$constraints" "$OPT/constraints.txt" 644
+    # The stamp records what is installed, so an unchanged source is not reinstalled; a new
+    # system numpy (python3-picamera2 installed later) changes the constraints, and so reinstalls.
+    digest="$(source_digest) platform=$PLATFORM constraints=$(tr '\n' ' ' <"$constraints")"
+    stamp=$OPT/installed-source.sha256
 
     if [[ $ON_SYSTEM -eq 0 ]]; then   # a venv has its absolute path baked in: only on the real system
         run "$PYTHON" -m venv "${venv_flags[@]}" "$VENV"
         run "$VENV/bin/pip" install --no-deps "$SRC"
         say skipped "$VENV/bin/pip install -c $OPT/constraints.txt (the requirements of moodcast${skip[*]:+ except ${skip[*]}}, --root)"
         [[ $PLATFORM != generic ]] || run "$VENV/bin/pip" install -c "$OPT/constraints.txt" systemd-python
+        run "$SRC/deploy/trim-venv" "$VENV"
         return
     fi
     if [[ -x $VENV/bin/python ]]; then
@@ -334,6 +418,7 @@ install_python_package() {
         say would-run "$VENV/bin/pip install -c $OPT/constraints.txt $reqs"
         CHANGED=$((CHANGED + 1))
         [[ $PLATFORM != generic ]] || run "$VENV/bin/pip" install -c "$OPT/constraints.txt" systemd-python
+        run "$SRC/deploy/trim-venv" "$VENV"
         return
     fi
     # build from a copy: pip builds in the source tree and would leave root-owned files in a checkout
@@ -346,6 +431,7 @@ install_python_package() {
     write_requirements "$TMP/requirements.txt" "${skip[@]}"
     run "$VENV/bin/pip" install --quiet -c "$OPT/constraints.txt" -r "$TMP/requirements.txt"
     [[ $PLATFORM != generic ]] || run "$VENV/bin/pip" install --quiet -c "$OPT/constraints.txt" systemd-python
+    run "$SRC/deploy/trim-venv" "$VENV"
     echo "$digest" >"$stamp"
     post_install_checks
 }
@@ -355,7 +441,7 @@ post_install_checks() {
     local py=$VENV/bin/python
     case $PLATFORM in
         pi)
-            "$py" -c 'import picamera2' 2>/dev/null ||
+            [[ $CAMERA != csi ]] || "$py" -c 'import picamera2' 2>/dev/null ||
                 echo "install.sh: warning: picamera2 does not import in $VENV; is python3-picamera2 installed?" >&2 ;;
         jetson)
             "$py" -c 'import cv2, sys; sys.exit("GStreamer: YES" not in " ".join(cv2.getBuildInformation().split()))' \
@@ -437,11 +523,44 @@ install_share() {
     done
 }
 
+# systemctl needs a running systemd: a chroot or an SD-card image being built has none (and maybe
+# no systemctl at all). There the unit is enabled as systemctl enable would, for the next boot.
+systemd_running() { [[ $ON_SYSTEM -eq 1 && -d /run/systemd/system ]]; }
+no_systemd() { if [[ $ON_SYSTEM -eq 0 ]]; then echo "--root"; else echo "systemd is not running"; fi; }
+
+# The links systemctl enable makes from the unit's [Install] section:
+# WantedBy=multi-user.target -> /etc/systemd/system/multi-user.target.wants/moodcast.service
+wants_links() {
+    local targets target
+    read -ra targets < <(sed -n 's/^WantedBy=//p' "$SRC/systemd/$UNIT" | tr '\n' ' ') || true
+    for target in "${targets[@]}"; do
+        echo "$UNIT_DIR/$target.wants/$UNIT"
+    done
+}
+
+ensure_link() {   # ensure_link PATH TARGET
+    local dest=$ROOT$1
+    if [[ -L $dest && $(readlink "$dest") == "$2" ]]; then
+        say unchanged "$dest -> $2"
+        return
+    fi
+    say_change link linked "$dest -> $2"
+    if [[ $DRY_RUN -eq 0 ]]; then
+        mkdir -p "$(dirname "$dest")"
+        ln -sfn "$2" "$dest"
+    fi
+    CHANGED=$((CHANGED + 1))
+}
+
 enable_service() {
-    if [[ $ON_SYSTEM -eq 0 ]]; then
-        run systemctl daemon-reload
-        run systemctl enable "$UNIT"
-        [[ $WITH_MOSQUITTO -eq 0 ]] || run systemctl enable --now mosquitto.service
+    if ! systemd_running; then
+        local link why
+        why=$(no_systemd)
+        while read -r link; do ensure_link "$link" "$UNIT_DIR/$UNIT"; done < <(wants_links)
+        say skipped "systemctl daemon-reload and restart ($why): $UNIT is enabled and starts at the next boot"
+        if [[ $WITH_MOSQUITTO -eq 1 ]]; then
+            say skipped "systemctl enable --now mosquitto.service ($why): the mosquitto package enables it for the next boot"
+        fi
         return
     fi
     [[ $UNIT_CHANGED -eq 0 ]] || run systemctl daemon-reload
@@ -485,6 +604,8 @@ summary() {
 
 do_install() {
     platform_setup
+    python_setup
+    check_release
     echo "camera: $CAMERA ($CAMERA_EXAMPLE)"
     install_apt_packages
     create_user
@@ -500,8 +621,11 @@ do_install() {
 }
 
 do_uninstall() {
-    if [[ $ON_SYSTEM -eq 0 ]] || systemctl cat "$UNIT" >/dev/null 2>&1; then
-        run systemctl disable --now "$UNIT"
+    local link
+    if systemd_running; then
+        ! systemctl cat "$UNIT" >/dev/null 2>&1 || run systemctl disable --now "$UNIT"
+    else
+        while read -r link; do remove_path "$link"; done < <(wants_links)
     fi
     remove_path "$UNIT_DIR/$UNIT"
     remove_path "$UNIT_DIR/$UNIT.d/jetson.conf"
@@ -510,7 +634,7 @@ do_uninstall() {
     fi
     remove_path "$HELPER"
     remove_path "$OPT"
-    run systemctl daemon-reload
+    if systemd_running; then run systemctl daemon-reload; else say skipped "systemctl daemon-reload ($(no_systemd))"; fi
     if [[ $PURGE -eq 1 ]]; then
         remove_path "$ETC"
         remove_path "$STATE"
@@ -537,7 +661,7 @@ do_set_secret() {
     ensure_dir "$CRED_DIR" 700
     (umask 077 && printf '%s\n' "$value" >"$TMP/secret")
     put_file "$TMP/secret" "$CRED_DIR/$SECRET_NAME" 600
-    if [[ $ON_SYSTEM -eq 1 ]] && systemctl is-active --quiet "$UNIT" 2>/dev/null; then
+    if systemd_running && systemctl is-active --quiet "$UNIT" 2>/dev/null; then
         echo "restart the service to use it: sudo systemctl restart $UNIT"
     fi
 }
