@@ -28,7 +28,7 @@ def validate(topic: str, message) -> None:
 
 
 def test_replay_publishes_the_contract(tmp_path, mosquitto):
-    config = replay(tmp_path, mosquitto)
+    config = replay(tmp_path, mosquitto, image_seconds=3.0)  # no_face needs no_face_after_s (2 s) of the cup
     with Subscriber(mosquitto, [f"{BASE}/#", "homeassistant/#"]) as sub, DaemonProcess(config) as daemon:
         assert daemon.wait(60) == 0, daemon.output()
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "offline")
@@ -38,7 +38,7 @@ def test_replay_publishes_the_contract(tmp_path, mosquitto):
                     validate(topic, m)
         events = [m.json() for m in sub.messages[f"{BASE}/event"]]
         moods = [e["to"] for e in events if e["type"] == "mood_changed"]
-        assert moods[:2] == ["happy", "no_face"], moods  # astronaut smiling, then a coffee cup
+        assert moods[:3] == ["happy", "neutral", "no_face"], moods  # smiling, smile blurred, a coffee cup
         assert {"face_found", "face_lost"} <= {e["type"] for e in events}
         assert any(t.startswith("homeassistant/sensor/moodcast_testcam/") for t in sub.messages)
 

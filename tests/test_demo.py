@@ -1,25 +1,33 @@
 """README command 1: `moodcast demo` (what `make run` starts) shows live MQTT messages from the
 bundled samples through an embedded broker, with no camera and no broker installed."""
 
+import re
 import subprocess
 import sys
 
 from moodcast.watch import describe
+from tests.broker import Subscriber
+from tests.daemon_process import DaemonProcess, write_config
+from tests.media import SAMPLES
 
 
-def test_demo_shows_live_messages_and_stops_cleanly():
-    result = subprocess.run([sys.executable, "-m", "moodcast.cli", "demo", "--duration", "9"],
-                            capture_output=True, text=True, timeout=90)
-    out = result.stdout
+def test_demo_shows_several_moods_their_recommendations_and_the_discovery_it_promises():
+    result = subprocess.run([sys.executable, "-m", "moodcast.cli", "demo", "--duration", "14"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "embedded MQTT broker on 127.0.0.1" in out
-    lines = out.splitlines()
+    assert "Traceback" not in result.stderr
+    assert "embedded MQTT broker on 127.0.0.1" in result.stdout and "demo data" in result.stdout
+    lines = result.stdout.splitlines()
     assert any("availability" in line and line.rstrip().endswith("online") for line in lines)
-    assert any(" state " in line for line in lines)
-    assert any("mood_changed" in line for line in lines)
     assert any("face_found" in line for line in lines) and any("face_lost" in line for line in lines)
     assert lines[-1].rstrip().endswith("offline")  # the daemon's clean goodbye, seen by the viewer
-    assert "Traceback" not in result.stderr
+    moods = re.findall(r"mood_changed \w+ -> (\w+)", result.stdout)
+    assert len(set(moods) - {"no_face", "uncertain"}) >= 2 and "no_face" in moods, moods
+    recommended = re.findall(r"recommendation for (\w+) \(\w+\): music: (\S+)", result.stdout)
+    assert {mood for mood, _ in recommended} >= set(moods) - {"no_face", "uncertain"}, recommended
+    assert all(link.startswith("https://open.spotify.com/playlist/") for _, link in recommended)
+    discovered = re.findall(r" HA +discovery +(\w+\.moodcast_\w+) ", result.stdout)
+    assert len(discovered) == 11 and any(d.endswith("_mood") for d in discovered), discovered
 
 
 def test_watch_lines_are_readable():
@@ -28,5 +36,25 @@ def test_watch_lines_are_readable():
     assert line.endswith("kitchen    event          mood_changed neutral -> happy (83%)")
     assert describe("moodcast/kitchen/availability", b"online").endswith("online")
     assert describe("moodcast/kitchen/state", b"").endswith("(cleared)")
-    assert "happy 90%  (1 face(s)) [paused]" in describe(
-        "moodcast/kitchen/state", b'{"mood":"happy","confidence":0.9,"faces":1,"paused":true}')
+    assert describe("moodcast/kitchen/state", b'{"mood":"happy","confidence":0.9,"faces":1,"paused":true}'
+                    ).endswith("happy 90%  (1 face(s) in view) [paused]")
+    assert describe("homeassistant/sensor/moodcast_kitchen/mood/config",
+                    b'{"name":"Mood","default_entity_id":"sensor.moodcast_kitchen_mood"}'
+                    ).endswith('HA         discovery      sensor.moodcast_kitchen_mood "Mood"')
+
+
+def test_watch_says_why_mood_and_faces_differ_for_a_moment():
+    # Not stale fields: `faces` is the last frame, `mood` waits min_dwell_s / no_face_after_s on purpose.
+    settling = describe("moodcast/k/state", b'{"mood":"no_face","confidence":0,"faces":1}')
+    held = describe("moodcast/k/state", b'{"mood":"happy","confidence":1.0,"faces":0}')
+    assert settling.endswith("no_face  (1 face(s) in view, mood settling)")
+    assert held.endswith("happy 100%  (nobody in view, mood held for a moment)")
+
+
+def test_stats_are_published_once_at_start(tmp_path, mosquitto):
+    config = write_config(tmp_path / "config.toml", mosquitto, mqtt={"stats_interval_s": 3600.0},
+                          camera={"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "loop": True})
+    with Subscriber(mosquitto, ["moodcast/testcam/stats"]) as sub, DaemonProcess(config) as daemon:
+        stats = sub.wait_for("moodcast/testcam/stats", timeout=120).json()
+        assert daemon.running()
+    assert stats["schema"] == 1 and "fps" in stats and "cpu_percent" in stats

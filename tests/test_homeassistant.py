@@ -18,6 +18,7 @@ from tests.broker import Subscriber, publish
 
 BASE = "moodcast/livingroom"
 LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 NOW = 1777650245.123
 
@@ -241,6 +242,32 @@ def test_lovelace_uses_exactly_the_discovered_entities():
     used = set(re.findall(r"\b(?:sensor|binary_sensor|switch|select|button)\.moodcast_livingroom_\w+",
                           LOVELACE.read_text(encoding="utf-8")))
     assert used == {cfg["default_entity_id"] for _, cfg in configs()}
+
+
+def test_every_config_has_the_default_entity_id_that_docs_mqtt_md_lists():
+    # From Home Assistant 2026.4 default_entity_id alone fixes the entity id: it must not drift from the docs.
+    documented = re.findall(r"^\| `((?:sensor|binary_sensor|switch|select|button)\.moodcast_livingroom_\w+)` — ",
+                            DOCS.read_text(encoding="utf-8"), re.M)
+    published = [cfg.get("default_entity_id") for _, cfg in configs()]
+    assert None not in published and sorted(published) == sorted(documented)
+    assert all(cfg["default_entity_id"].startswith(f"{topic.split('/')[1]}.") for topic, cfg in configs())
+
+
+def test_lovelace_entities_cards_name_every_row():
+    yaml = pytest.importorskip("yaml")
+    cards = yaml.safe_load(LOVELACE.read_text(encoding="utf-8"))["views"][0]["cards"]
+    rows = [row for card in cards if card["type"] == "entities" for row in card["entities"]]
+    assert rows and all(row.get("name") for row in rows), "unnamed rows are cut off (moodcast livingroom Analys…)"
+
+
+def test_command_messages_read_as_docs_mqtt_md_shows_them():
+    from moodcast.daemon import applied_message
+
+    assert '"message": "policy set to uplift"' in DOCS.read_text(encoding="utf-8")
+    assert applied_message(parse_command("policy", b"uplift")) == "policy set to uplift"
+    assert applied_message(parse_command("pause", b"")) == "privacy pause on"
+    assert applied_message(parse_command("autoplay", b"OFF")) == "autoplay off"
+    assert applied_message(parse_command("snapshot_stats", b"")) == "stats published"
 
 
 def test_lovelace_is_valid_yaml():

@@ -181,7 +181,7 @@ def cmd_watch(args, cfg) -> int:
     cfg.mqtt.host, cfg.mqtt.port = args.host or cfg.mqtt.host, args.port or cfg.mqtt.port
     topic = f"{cfg.mqtt.prefix}/+/#" if args.all else f"{cfg.mqtt.prefix}/{cfg.device_id}/#"
     print(f"watching {topic} on {cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)", flush=True)
-    watch(cfg.mqtt, topic, threading.Event(), out=lambda line: print(line, flush=True))
+    watch(cfg.mqtt, [topic], threading.Event(), out=lambda line: print(line, flush=True))
     return 0
 
 

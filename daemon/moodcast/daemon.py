@@ -57,6 +57,7 @@ class Daemon:
         self._last_state: tuple | None = None
         self._last_state_at = 0.0
         self._last_stats_at = time.monotonic()
+        self._stats_at_start = True  # else Home Assistant shows the previous run's fps and CPU until the first stats
         self._tick_reason = ""
 
     # -- start and stop -------------------------------------------------------------------
@@ -184,8 +185,10 @@ class Daemon:
 
     def _maybe_publish_stats(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_stats_at < self.config.mqtt.stats_interval_s:
+        at_start = self._stats_at_start and self.link is not None and self.link.connected.is_set()
+        if not (force or at_start) and now - self._last_stats_at < self.config.mqtt.stats_interval_s:
             return
+        self._stats_at_start = self._stats_at_start and not at_start
         self._last_stats_at = now
         fields = self.stats.snapshot()
         fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
@@ -226,7 +229,7 @@ class Daemon:
             return
         self._apply(command)
         self._publish("event", {"type": "command", "command": command.name, "ok": True, "value": command.value,
-                                "message": "applied"})
+                                "message": applied_message(command)})
         self._publish_state(force=True)
 
     def _apply(self, command: Command) -> None:
@@ -270,6 +273,15 @@ class Daemon:
         if camera_changed:
             needs_restart.append("camera." + ",".join(sorted(camera_changed)))
         log.info("configuration reloaded%s", f"; restart needed for: {', '.join(needs_restart)}" if needs_restart else "")
+
+
+def applied_message(command: Command) -> str:
+    """The `message` of an accepted command's event, e.g. "policy set to uplift" (docs/mqtt.md)."""
+    if command.setting is None:
+        return {"snapshot_stats": "stats published"}.get(command.name, f"{command.name} done")
+    value = ("on" if command.value else "off") if isinstance(command.value, bool) else command.value
+    return {"paused": f"privacy pause {value}", "autoplay": f"autoplay {value}"}.get(
+        command.setting, f"{command.setting} set to {value}")
 
 
 def _all_moods(scores: dict[str, float]) -> dict[str, float]:

@@ -15,8 +15,8 @@ from moodcast.watch import watch
 
 
 def run_demo(config_path: str | None, duration: float) -> int:
-    cfg = config.load(config_path) if config_path else config.parse({})
     samples = str(resources.files("moodcast") / "samples")
+    cfg = config.load(config_path or f"{samples}/demo.toml")  # demo data: public playlists per mood
     cfg.camera.source, cfg.camera.path, cfg.camera.loop, cfg.camera.realtime = "replay", samples, True, True
     broker = EmbeddedBroker().start()
     cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.username = True, "127.0.0.1", broker.port, ""
@@ -24,10 +24,14 @@ def run_demo(config_path: str | None, duration: float) -> int:
     cfg.mqtt.stats_interval_s = min(cfg.mqtt.stats_interval_s, 10.0)
     setup_logging(cfg.logging.level)
     print(f"moodcast demo: replaying the bundled sample photos ({samples}) in a loop, "
-          f"{cfg.camera.image_seconds:g} s each,\nthrough an embedded MQTT broker on 127.0.0.1:{broker.port}. "
-          "Below is every message a subscriber (e.g. Home Assistant) receives. Ctrl-C stops.\n", flush=True)
+          f"{cfg.camera.image_seconds:g} s each:\na smiling portrait, the same with the smile blurred, a coffee cup. "
+          f"They go through an embedded MQTT broker on 127.0.0.1:{broker.port}.\nBelow is every message "
+          "Home Assistant would receive: its discovery configs, then state, events, recommendations and stats.\n"
+          f"The recommendations come from demo data ({cfg.source_path}), not from your config. Ctrl-C stops.\n",
+          flush=True)
+    topics = [f"{cfg.mqtt.prefix}/#", f"{cfg.mqtt.discovery_prefix}/+/moodcast_{cfg.device_id}/+/config"]
     stop_watch = threading.Event()
-    viewer = threading.Thread(target=watch, args=(cfg.mqtt, f"{cfg.mqtt.prefix}/#", stop_watch),
+    viewer = threading.Thread(target=watch, args=(cfg.mqtt, topics, stop_watch),
                               kwargs={"out": lambda line: print(line, flush=True)}, daemon=True)
     viewer.start()
     daemon = Daemon(cfg)

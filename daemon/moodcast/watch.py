@@ -21,15 +21,22 @@ def describe(topic: str, payload: bytes) -> str:
         data = json.loads(text) if text[:1] in "{[" else text
     except ValueError:
         data = text
+    if len(parts) == 5 and kind == "config":  # <discovery_prefix>/<component>/<node>/<key>/config
+        device, kind, data = "HA", "discovery", _discovery(parts[1], data)
     return f"{time.strftime('%H:%M:%S')} {device:<10} {kind:<14} {_summary(kind, data)}"
+
+
+def _discovery(component: str, config) -> str:
+    if not isinstance(config, dict):
+        return f"{component} removed" if config == "" else str(config)
+    return f"{config.get('default_entity_id') or component} \"{config.get('name')}\""
 
 
 def _summary(kind: str, data) -> str:
     if not isinstance(data, dict):
         return str(data) if data != "" else "(cleared)"
     if kind == "state":
-        flags = " [paused]" if data.get("paused") else ""
-        return f"{data.get('mood')} {data.get('confidence', 0):.0%}  ({data.get('faces')} face(s)){flags}"
+        return _state(data)
     if kind == "event":
         kind_ = data.get("type")
         if kind_ == "mood_changed":
@@ -39,18 +46,36 @@ def _summary(kind: str, data) -> str:
         stages = " ".join(f"{k}={v}" for k, v in (data.get("stage_ms") or {}).items())
         return f"{data.get('fps')} fps, cpu {data.get('cpu_percent')}%, rss {data.get('rss_mb')} MB; ms: {stages}"
     if kind == "recommendation":
-        music = ", ".join(m.get("title", "?") for m in data.get("music", [])[:2])
-        videos = ", ".join(v.get("title", "?") for v in data.get("videos", [])[:2])
+        music = ", ".join(_item(m) for m in data.get("music", [])[:2])
+        videos = ", ".join(_item(v) for v in data.get("videos", [])[:2])
         return f"for {data.get('mood')} ({data.get('policy')}): music: {music or '-'} | videos: {videos or '-'}"
     if kind == "playback":
         return f"{data.get('action')} ok={data.get('ok')} {data.get('message', '')}"
     return json.dumps(data)[:160]
 
 
-def watch(cfg: MqttConfig, topic: str, stop: threading.Event, out=print) -> None:
-    """Print every message under `topic` until `stop` is set; while the broker cannot be reached, say why."""
+def _item(item: dict) -> str:
+    title, url = item.get("title", "?"), item.get("url", "")
+    return url if url and title.startswith("Spotify ") else title  # an unnamed link: the link says more
+
+
+def _state(data: dict) -> str:
+    """`mood` is the settled mood and `faces` the last frame's count: they differ on purpose for a
+    moment ([mood] min_dwell_s before a new mood, no_face_after_s before no_face), so say which is which."""
+    mood, faces = data.get("mood"), data.get("faces") or 0
+    shown = mood if mood in ("no_face", "uncertain") else f"{mood} {data.get('confidence', 0):.0%}"
+    seen = f"{faces} face(s) in view" if faces else "nobody in view"
+    if mood == "no_face" and faces:
+        seen += ", mood settling"
+    elif mood not in ("no_face", None) and not faces:
+        seen += ", mood held for a moment"
+    return f"{shown}  ({seen}){' [paused]' if data.get('paused') else ''}"
+
+
+def watch(cfg: MqttConfig, topics: list[str], stop: threading.Event, out=print) -> None:
+    """Print every message under `topics` until `stop` is set; while the broker cannot be reached, say why."""
     client = make_client(cfg)
-    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1) if not rc.is_failure else out(
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics]) if not rc.is_failure else out(
         f"broker {cfg.host}:{cfg.port} refused the connection: {rc}; retrying")
     client.on_disconnect = lambda c, u, f, rc, p: rc.is_failure and out(
         f"connection to {cfg.host}:{cfg.port} lost ({rc}); reconnecting")
