@@ -244,3 +244,15 @@ def test_no_test_writes_past_pytests_capture():
     offenders = [p.name for p in (ROOT / "tests").glob("*.py") if p.name != Path(__file__).name
                  and any(s in p.read_text() for s in ("capsys.disabled(", "sys.__stdout__", "sys.__stderr__"))]
     assert not offenders, f"these tests print into pytest's -q output; print normally (see -rP): {offenders}"
+
+
+def test_the_docs_agree_on_min_face_px():
+    from moodcast import config
+
+    assert config.parse({}).detector.min_face_px == 60
+    texts = {name: (ROOT / name).read_text() for name in ("README.md", "config.toml", "docs/install.md")}
+    assert "at least 60 pixels wide" in texts["docs/install.md"]
+    assert "about 30 % more detection CPU than\n  60" in texts["README.md"]
+    assert "40 ≈ 2 m); with haar, 40 costs ~30 % more detection CPU" in texts["config.toml"]
+    for name, text in texts.items():
+        assert "2–3 m" not in text and "~40 % more CPU" not in text and "saves about 20 %" not in text, name

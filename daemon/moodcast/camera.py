@@ -23,7 +23,20 @@ import numpy as np
 from moodcast.config import CameraConfig
 
 log = logging.getLogger("moodcast.camera")
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # errors only: OpenCV's own open/read warnings duplicate ours, less clearly
+
+
+def _opencv_errors_only() -> None:
+    """OpenCV's own open/read warnings duplicate ours, less clearly: errors only. OpenCV 4.11+ has
+    cv2.utils.logging; up to 4.10 (the newest for numpy 1.x: Pi OS bookworm, JetPack 6's 4.8) it
+    is cv2.setLogLevel, with the same levels."""
+    api = getattr(cv2.utils, "logging", None)
+    if api is not None:
+        api.setLogLevel(api.LOG_LEVEL_ERROR)
+    else:
+        cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+
+
+_opencv_errors_only()
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: ffmpeg's "moov atom not found" is our SourceError, once
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
