@@ -31,6 +31,7 @@ from moodcast.config import DetectorConfig
 from bench import accuracy, budgets, detector_sweep, reaction, report, stages
 from bench.daemons import start_broker
 from bench.footprint import WARMUP_S, Watched, cold_starts
+from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, SAMPLES, Fer2013, Scene, empty_scene, encode_jpeg, fer_scene, letterbox, photo_scenes
 
 
@@ -158,7 +159,8 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
         link.stop()
     results["stages"] = {c.name: stages.report(c) for c in configs}
     scenes = [fer_scene(fer, int(i)) for i in accuracy.sample(len(fer), args.sweep_frames, seed=2)] if fer else []
-    results["detector_sweep"] = detector_sweep.sweep(scenes, photos, [empty_scene(100 + i) for i in range(10)])
+    results["detector_sweep"] = detector_sweep.sweep(scenes, photos, [empty_scene(100 + i) for i in range(10)],
+                                                     real_scenes(photos, args.sweep_frames))
     analyzer = configs[1].analyzer
     card = load_card(model)
     acc = {"photos": accuracy.photos(analyzer, photos),

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "daemon" / "moodcast" / "samples"
 WIDTH, HEIGHT = 640, 480
 # Face side in the frame. A 640-px webcam with a ~70 degree horizontal field sees a ~16 cm wide
-# face as about 60 px at 1.5 m, 90 px at 1 m and 200 px at 0.45 m: a sofa to a desk.
-FACE_PX = (60, 200)
+# face as about 40 px at 2.2 m, 60 px at 1.5 m, 90 px at 1 m and 200 px at 0.45 m: a sofa to a desk.
+FACE_PX = (40, 200)
 FERPLUS_TO_MOOD = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear")  # vote columns 0-6
 
 
