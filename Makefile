@@ -5,6 +5,8 @@
 #   make model   DATA=path/to/fer2013.npz: train, quantize, evaluate and write the model card
 #   make eval    DATA=path/to/fer2013.npz: the metrics table of the shipped model
 #   make bench   DATA=path/to/fer2013.npz: latency, reaction time and footprint (6-7 minutes)
+#   make arm64-check   the Pi install on emulated arm64 Pi OS trixie and bookworm (as root; needs apt
+#                qemu-user-static binfmt-support debootstrap; see .ci/arm64-check; minutes)
 #   make clean   remove the venv and out/
 
 SHELL := /bin/bash
@@ -22,7 +24,7 @@ BASELINE := daemon/moodcast/models/moodcast-vgg16-w050-int8
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test model eval bench venv system-deps clean help
+.PHONY: run test model eval bench venv system-deps clean help arm64-check
 
 help:  # the comment block at the top of this file, without its '#'
 	@sed -n '/^#/!q; s/^# \{0,1\}//p' Makefile
@@ -79,3 +81,7 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+# run it for every change to deploy/ or to the dependencies; it compares with a replay on this machine
+arm64-check: $(VENV)/.runtime
+	.ci/arm64-check
