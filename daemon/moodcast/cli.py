@@ -106,8 +106,9 @@ def cmd_run(args, cfg) -> int:
         args.command_parser.error("--fast only applies to --replay PATH")
     check_detector_model(cfg)
     if args.replay:
-        check_replay(args.replay)
         cfg.camera.source, cfg.camera.path, cfg.camera.realtime = "replay", args.replay, not args.fast
+    if cfg.camera.source == "replay":  # given here or in the config: a bad path fails before "running"
+        check_replay(cfg.camera.path)
     setup_logging(cfg.logging.level)
     daemon = Daemon(cfg)
     code = daemon.run()
