@@ -66,7 +66,7 @@ class DetectorConfig:
     variant: str = _opt("full", choices=("full", "short"), doc="blazeface: full range (to ~5 m) or short range (~2 m)")
     model: str = _opt("", doc="yunet: path to face_detection_yunet_*.onnx; blazeface: empty = the bundled model")
     detect_width: int = _opt(320, range=(80, 4096), doc="frames are downscaled to this width for detection")
-    min_face_px: int = _opt(60, range=(12, 2048), doc="smallest face, in pixels of the original frame")
+    min_face_px: int = _opt(40, range=(12, 2048), doc="smallest face, in pixels of the original frame")
     scale_factor: float = _opt(1.15, range=(1.01, 2.0))
     min_neighbors: int = _opt(5, range=(1, 50))
     score_threshold: float = _opt(0.6, range=(0.0, 1.0), doc="blazeface and yunet: least face confidence")
