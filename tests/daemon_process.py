@@ -11,6 +11,10 @@ from pathlib import Path
 
 from tests.broker import Mosquitto
 
+# seconds until a new daemon's first message: imports alone took minutes on a loaded 2-core box
+STARTUP = 300
+STOP = 90  # ...and after a clean stop, the interpreter's teardown (LiteRT, OpenCV) can take 20 s there
+
 
 def toml_value(v) -> str:
     return json.dumps(v) if not isinstance(v, bool) else str(v).lower()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moodcast.commands import COMMANDS, MAX_PAYLOAD, Command, CommandError, parse_command
+from moodcast.commands import COMMANDS, MAX_NAME, MAX_PAYLOAD, Command, CommandError, Incoming, parse_command
 
 
 @pytest.mark.parametrize("name, payload, value", [
@@ -81,8 +81,16 @@ def test_invalid_commands_raise_a_clear_error(name, payload, message):
     with pytest.raises(CommandError) as info:
         parse_command(name, payload)
     assert str(info.value).startswith(message)
-    assert info.value.message == str(info.value) and info.value.command == name
+    assert info.value.message == str(info.value) and info.value.command == (name if len(name) <= 40 else name[:37] + "...")
     assert len(str(info.value)) < 200  # short enough for the result event, whatever the input
+
+
+def test_a_command_cut_on_arrival_keeps_its_real_size():
+    incoming = Incoming.cut("x" * 60_000, b"y" * 100_000_000)
+    assert (len(incoming.name), len(incoming.payload), incoming.size) == (MAX_NAME + 1, MAX_PAYLOAD + 1, 100_000_000)
+    with pytest.raises(CommandError) as info:
+        parse_command("policy", Incoming.cut("policy", b"z" * 5000).payload, 5000)
+    assert info.value.message == "policy: payload of 5000 bytes is over the 256-byte limit"
 
 
 def test_error_messages_list_the_known_commands():

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.broker import Subscriber, publish
-from tests.daemon_process import DaemonProcess, write_config
+from tests.daemon_process import STARTUP, STOP, DaemonProcess, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -25,7 +25,7 @@ def test_reload_with_a_bad_detector_is_refused(tmp_path, mosquitto, detector):
         detector = {**detector, "model": str(junk)}
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
     with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
-        sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=30)
+        sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=STARTUP)
         write_config(config, mosquitto, camera=LOOP, detector=detector, mood={"min_dwell_s": 5.0})
         daemon.signal(signal.SIGHUP)
         time.sleep(2)
@@ -40,7 +40,7 @@ def test_reload_with_a_bad_detector_is_refused(tmp_path, mosquitto, detector):
         daemon.signal(signal.SIGHUP)  # a good reload afterwards is applied
         time.sleep(2)
         daemon.signal(signal.SIGTERM)
-        assert daemon.wait(10) == 0
+        assert daemon.wait(STOP) == 0
         out = daemon.output()
     refused = [line for line in out.splitlines() if "reload refused" in line]
     assert len(refused) == 1 and "[detector] model" in refused[0], out

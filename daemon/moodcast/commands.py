@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from moodcast.payloads import POLICIES
 
 MAX_PAYLOAD = 256  # bytes; every valid payload is a few bytes, so anything bigger is a mistake
+MAX_NAME = 64  # characters of a command name kept; the longest real one has 14
 
 # pause/resume ignore their payload; `paused` takes ON/OFF so a Home Assistant switch (one
 # command topic) can drive the privacy pause.
@@ -34,6 +35,19 @@ class CommandError(ValueError):
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """A message on <base>/set/..., cut down on arrival (in paho's thread) to what validation needs:
+    a flood of 100 MB payloads or a 60,000-character topic level must not be queued or echoed."""
+    name: str
+    payload: bytes
+    size: int  # of the payload as it arrived
+
+    @classmethod
+    def cut(cls, name: str, payload: bytes) -> "Incoming":
+        return cls(name[:MAX_NAME + 1], payload[:MAX_PAYLOAD + 1], len(payload))
+
+
+@dataclass(frozen=True)
 class Command:
     name: str
     value: bool | str | None  # the new setting: paused/autoplay -> bool, policy -> str; None for snapshot_stats
@@ -44,10 +58,14 @@ class Command:
         return _SETTINGS.get(self.name)
 
 
-def parse_command(name: str, payload: bytes) -> Command:
-    """Validate one command message; raise CommandError for anything that must not be applied."""
+def parse_command(name: str, payload: bytes, size: int | None = None) -> Command:
+    """Validate one command message; raise CommandError for anything that must not be applied.
+    `size` is the payload's length as it arrived, when `payload` was cut (Incoming.cut)."""
     if name not in COMMANDS:
-        raise CommandError(f"unknown command {_quote(name)} (known: {', '.join(COMMANDS)})", name)
+        raise CommandError(f"unknown command {_quote(name)} (known: {', '.join(COMMANDS)})", _short(name))
+    size = len(payload) if size is None else size
+    if size > MAX_PAYLOAD:  # by its length first: an oversized payload is never decoded
+        raise CommandError(f"{name}: payload of {size} bytes is over the {MAX_PAYLOAD}-byte limit", name)
     text = _decode(name, payload)
     if name == "pause":
         return Command(name, True)
@@ -62,8 +80,6 @@ def parse_command(name: str, payload: bytes) -> Command:
 
 
 def _decode(name: str, payload: bytes) -> str:
-    if len(payload) > MAX_PAYLOAD:
-        raise CommandError(f"{name}: payload of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte limit", name)
     try:
         return payload.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -101,6 +117,10 @@ def _switch(name: str, value: object) -> bool:
     if text in _FALSE:
         return False
     raise CommandError(f"{name}: expected on/off (or true/false, 1/0), got {_quote(value)}", name)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _quote(value: object, limit: int = 40) -> str:

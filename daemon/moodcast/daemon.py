@@ -17,7 +17,7 @@ import time
 from moodcast import __version__, config as config_module, homeassistant, payloads
 from moodcast.camera import Camera, Frame, IdleBackoff, Tick
 from moodcast.classifier import EmotionClassifier
-from moodcast.commands import Command, CommandError, parse_command
+from moodcast.commands import Command, CommandError, Incoming, parse_command
 from moodcast.config import Config
 from moodcast.detector import make_detector
 from moodcast.errors import USER_ERRORS
@@ -26,6 +26,7 @@ from moodcast.mqtt import MqttLink
 from moodcast.notify import Notifier
 from moodcast.pipeline import Analyzer
 from moodcast.recommend.service import RecommendationService
+from moodcast.settings import Settings, SettingsFile
 from moodcast.stats import PipelineStats
 from moodcast.tracker import MoodChange, MoodTracker
 
@@ -41,7 +42,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.notifier = Notifier()
-        self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=64)
+        self.commands: queue.Queue[Incoming] = queue.Queue(maxsize=64)
         self.commands_dropped = 0  # written by paho's thread, reported by the frame loop
         self._dropped_reported = 0
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
@@ -52,7 +53,10 @@ class Daemon:
         self.stats = PipelineStats()
         self.link = MqttLink(config.mqtt, config.device_id, self._queue_command) if config.mqtt.enabled else None
         self.recommender = RecommendationService(config, self._publish)
+        self.settings_file = SettingsFile(config.state_dir)
+        self._restore_settings()
         self.faces = 0
+        self._last_frame_ts = 0.0
         self._mood_since_wall = time.time()
         self._last_state: tuple | None = None
         self._last_state_at = 0.0
@@ -76,10 +80,10 @@ class Daemon:
         try:
             for item in self.camera.frames():
                 self._handle_pending()
-                if isinstance(item, Frame):
-                    self._process(item)
-                else:
+                if isinstance(item, Tick):
                     self._idle(item)
+                elif not self.camera.paused.is_set():  # a frame grabbed before a pause is not analysed
+                    self._process(item)
                 self._maybe_publish_stats()
                 if self.stop_event.is_set():
                     break
@@ -96,6 +100,7 @@ class Daemon:
 
     # -- the frame loop ---------------------------------------------------------------------
     def _process(self, frame: Frame) -> None:
+        self._last_frame_ts = frame.timestamp
         analysis = self.analyzer.analyse(frame.image)
         t1 = time.perf_counter()
         change = self.tracker.update(analysis.probs, frame.timestamp)
@@ -193,14 +198,15 @@ class Daemon:
         fields = self.stats.snapshot()
         fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
                       mqtt_reconnects=self.link.reconnects if self.link else 0,
+                      mqtt_dropped=self.link.dropped if self.link else 0,
                       recommendations=self.recommender.stats())
         self._publish("stats", payloads.stats(**fields))
 
     # -- commands and reload (applied between frames) ---------------------------------------
-    def _queue_command(self, name: str, payload: bytes) -> None:
+    def _queue_command(self, message: Incoming) -> None:
         """paho thread: never blocks; a flood beyond the queue is dropped and counted."""
         try:
-            self.commands.put_nowait((name, payload))
+            self.commands.put_nowait(message)
         except queue.Full:
             self.commands_dropped += 1
 
@@ -213,19 +219,24 @@ class Daemon:
             text = f"{dropped} command(s) dropped: more than {self.commands.maxsize} arrived between two frames"
             log.warning(text)
             self._publish("event", {"type": "error", "component": "commands", "message": text})
+        taken = False
         for _ in range(self.commands.maxsize):
             try:
-                name, payload = self.commands.get_nowait()
+                message = self.commands.get_nowait()
             except queue.Empty:
-                return
-            self._run_command(name, payload)
+                break
+            self._run_command(message)
+            taken = True
+        if taken:
+            self._save_settings()  # once per batch: a burst of commands costs one write
 
-    def _run_command(self, name: str, payload: bytes) -> None:
+    def _run_command(self, message: Incoming) -> None:
         try:
-            command = parse_command(name, payload)
-        except CommandError as e:
-            log.warning("rejected command %s: %s", name, e.message)
-            self._publish("event", {"type": "command", "command": name, "ok": False, "value": None, "message": e.message})
+            command = parse_command(message.name, message.payload, message.size)
+        except CommandError as e:  # e.command: the name, shortened if it was junk
+            log.warning("rejected command %s: %s", e.command, e.message)
+            self._publish("event", {"type": "command", "command": e.command, "ok": False, "value": None,
+                                    "message": e.message})
             return
         self._apply(command)
         self._publish("event", {"type": "command", "command": command.name, "ok": True, "value": command.value,
@@ -234,7 +245,10 @@ class Daemon:
 
     def _apply(self, command: Command) -> None:
         if command.setting == "paused":
-            (self.camera.paused.set if command.value else self.camera.paused.clear)()
+            if command.value:
+                self._privacy_pause()
+            else:
+                self.camera.paused.clear()
             log.info("privacy pause %s", "on: camera released" if command.value else "off: capturing again")
         elif command.setting == "policy":
             self.recommender.set_policy(command.value)
@@ -242,6 +256,40 @@ class Daemon:
             self.recommender.set_autoplay(command.value)
         elif command.name == "snapshot_stats":
             self._maybe_publish_stats(force=True)
+
+    def _privacy_pause(self) -> None:
+        """Release the camera and forget what was seen: while paused, state says no_face and 0 faces."""
+        self.camera.paused.set()
+        if self.faces:
+            self._publish("event", {"type": "face_lost", "faces": 0})
+            self.faces = 0
+        change = self.tracker.reset(self._last_frame_ts)
+        if change:
+            self._mood_changed(change)
+
+    # -- settings that outlive a restart ----------------------------------------------------
+    def _settings(self) -> Settings:
+        return Settings(self.camera.paused.is_set(), self.recommender.policy, self.recommender.autoplay)
+
+    def _restore_settings(self) -> None:
+        """Runs before the camera is opened: a privacy pause from before a restart still holds."""
+        rc = self.config.recommendations
+        saved = self.settings_file.restore(Settings(False, rc.policy, rc.autoplay))
+        if saved.paused:
+            self.camera.paused.set()
+        if saved.policy != self.recommender.policy:
+            self.recommender.set_policy(saved.policy)
+        if saved.autoplay != self.recommender.autoplay:
+            self.recommender.set_autoplay(saved.autoplay)
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings_file.save(self._settings())
+        except OSError as e:
+            text = (f"cannot save settings to {self.settings_file.path} ({e.strerror or e}): "
+                    "they will not survive a restart")
+            log.error(text)
+            self._publish("event", {"type": "error", "component": "state", "message": text})
 
     def _reload(self) -> None:
         """SIGHUP: mood, detector, fps and log level change live; other sections need a restart."""

@@ -1,8 +1,8 @@
 """The MQTT link: paho 2 with a last will, retained state that survives broker outages, commands in.
 
-While the broker is away nothing queues up: retained topics keep only their newest payload
-(re-published on reconnect and when Home Assistant restarts), events and stats are dropped and
-counted. paho reconnects by itself with bounded backoff; failures are logged once per distinct
+Everything goes out through the Outbox (moodcast.outbox): retained topics keep only their newest
+payload (re-published on reconnect and when Home Assistant restarts) and always end on it; events
+and stats are bounded, and dropped and counted while the broker is away or the backlog is full. paho reconnects by itself with bounded backoff; failures are logged once per distinct
 reason, with a diagnosis (refused, TLS, auth) instead of silence.
 """
 
@@ -12,29 +12,32 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from typing import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from moodcast import homeassistant, payloads
+from moodcast.commands import Incoming
 from moodcast.config import ConfigError, MqttConfig
+from moodcast.outbox import Outbox, Outgoing
 from moodcast.secrets import read_secret
 
 log = logging.getLogger("moodcast.mqtt")
 
 
 class MqttLink:
-    def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[str, bytes], None]):
+    def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[Incoming], None]):
         self.cfg, self.on_command = cfg, on_command
         self.base = payloads.base_topic(cfg.prefix, device_id)
         self.connected = threading.Event()
         self.reconnects = 0
-        self.dropped_while_offline = 0
-        self._retained: dict[str, tuple[bytes, int]] = {}
-        self._lock = threading.Lock()
+        self.outbox = Outbox(self._send, self.topic("availability"), payloads.ONLINE.encode())
         self._ever_connected = False
         self._last_problem = ""
+        self._connected_at = 0.0
+        self._last_loss = ("", 0.0)  # (text, when): a flapping connection is logged once a minute
         self._ssl_context = ssl_context(cfg) if cfg.tls.enabled else None
         self.client = self._make_client(device_id)
 
@@ -42,23 +45,27 @@ class MqttLink:
         return f"{self.base}/{kind}"
 
     def _make_client(self, device_id: str) -> paho.Client:
-        client = make_client(self.cfg, self.cfg.client_id or f"moodcast-{device_id}", self._ssl_context)
+        self.client_id = self.cfg.client_id or f"moodcast-{device_id}"
+        client = make_client(self.cfg, self.client_id, self._ssl_context)
         client.will_set(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)
-        client.max_queued_messages_set(100)  # bounds paho's own queue if a publish races a disconnect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = lambda _client, _userdata, mid, *_: self.outbox.acknowledged(mid)
         return client
 
     def start(self) -> None:
         """Returns at once; the connection is made (and remade) in paho's thread."""
+        self.outbox.start()
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Say `offline` (a clean exit sends no last will) and disconnect."""
+        """Send what is queued, say `offline` (a clean exit sends no last will) and disconnect."""
+        self.outbox.flush(timeout)
+        self.outbox.close()
         if self.connected.is_set():
             info = self.client.publish(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
             try:
@@ -73,23 +80,16 @@ class MqttLink:
         self.publish_raw(self.topic(kind), payloads.encode(payload), spec.qos, spec.retain)
 
     def publish_raw(self, topic: str, data: bytes, qos: int = 1, retain: bool = True) -> None:
-        """Thread-safe. Retained payloads are remembered (newest only) for re-publishing."""
-        if retain:
-            with self._lock:
-                self._retained[topic] = (data, qos)
-        if self.connected.is_set():
-            self.client.publish(topic, data, qos=qos, retain=retain)
-        elif not retain:
-            self.dropped_while_offline += 1
+        """Thread-safe and never blocks; see moodcast.outbox for what is kept and what is dropped."""
+        self.outbox.put(Outgoing(topic, data, qos, retain))
 
-    def _republish(self) -> None:
-        """Retained state first, `online` last: one connection keeps order, so whoever sees
-        `online` finds the current state already retained at the broker."""
-        with self._lock:
-            retained = list(self._retained.items())
-        for topic, (data, qos) in retained:
-            self.client.publish(topic, data, qos=qos, retain=True)
-        self.client.publish(self.topic("availability"), payloads.ONLINE, qos=1, retain=True)
+    @property
+    def dropped(self) -> int:
+        """Events and stats that never reached the broker (away, or the backlog was full)."""
+        return self.outbox.dropped
+
+    def _send(self, message: Outgoing) -> paho.MQTTMessageInfo:
+        return self.client.publish(message.topic, message.data, qos=message.qos, retain=message.retain)
 
     # paho callbacks (paho's network thread: keep them short)
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -100,11 +100,12 @@ class MqttLink:
             self.reconnects += 1
         self._ever_connected = True
         self._last_problem = ""
+        self._connected_at = time.monotonic()
         log.info("connected to %s:%d; publishing under %s/", self.cfg.host, self.cfg.port, self.base)
-        client.subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/+", 1),
+        client.subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 1),  # set/a/b too: it gets a "no such command"
                           (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
         self.connected.set()
-        self._republish()
+        self.outbox.connected()
 
     def _on_connect_fail(self, client, userdata) -> None:
         self._problem(f"cannot connect to {self.cfg.host}:{self.cfg.port}: {self._diagnose()}")
@@ -112,15 +113,33 @@ class MqttLink:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
-        if was_connected and reason_code != 0:
-            log.warning("connection to %s:%d lost (%s); reconnecting", self.cfg.host, self.cfg.port, reason_code)
+        self.outbox.disconnected()
+        if not was_connected:  # closed before CONNACK: TLS expected, not MQTT, a refused will topic...
+            self._problem(f"cannot connect to {self.cfg.host}:{self.cfg.port}: no answer to CONNECT "
+                          f"({reason_code}): {self._diagnose_silence(reason_code)}")
+        elif reason_code != 0:
+            self._lost(str(reason_code), time.monotonic() - self._connected_at)
+
+    def _lost(self, reason: str, lasted_s: float) -> None:
+        text = f"connection to {self.cfg.host}:{self.cfg.port} lost ({reason})"
+        if reason == "Session taken over":  # MQTT 5 says so
+            text += f": another client with this client_id ({self.client_id}) took over"
+        elif lasted_s < 10:  # MQTT 3.1.1 only drops the socket; a second client with our id does it every few s
+            text += (f" within seconds of connecting: is another client using client_id {self.client_id} "
+                     "(the same [mqtt] device_id on two devices)?")
+        now = time.monotonic()
+        if text != self._last_loss[0] or now - self._last_loss[1] > 60:
+            log.warning("%s; reconnecting", text)
+            self._last_loss = (text, now)
+        else:
+            log.debug(text)
 
     def _on_message(self, client, userdata, message) -> None:
         if homeassistant.is_ha_online(message.topic, message.payload, self.cfg.discovery_prefix):
             log.info("Home Assistant came online: re-publishing discovery and state")
-            self._republish()
-        elif message.topic.startswith(f"{self.base}/{payloads.COMMAND_LEVEL}/"):
-            self.on_command(message.topic.rsplit("/", 1)[1], message.payload)
+            self.outbox.refresh()
+        elif message.topic.startswith(prefix := f"{self.base}/{payloads.COMMAND_LEVEL}/"):
+            self.on_command(Incoming.cut(message.topic[len(prefix):], message.payload))
 
     def _problem(self, text: str) -> None:
         """Log a connection problem once; the same problem on every retry goes to debug."""
@@ -142,6 +161,25 @@ class MqttLink:
             return f"TLS failed: {e.reason or e}"
         except OSError as e:
             return e.strerror or str(e)
+
+    def _diagnose_silence(self, reason_code) -> str:
+        """The port took the connection but the MQTT handshake never finished: find out why."""
+        if not self._ssl_context and _speaks_tls(self.cfg.host, self.cfg.port):
+            return "the port expects TLS: set [mqtt.tls] enabled = true (and ca_file), or use the plain MQTT port"
+        if "keep alive" in str(reason_code).lower():
+            return f"the server accepted the connection but sent no CONNACK within {self.cfg.keepalive_s} s: not an MQTT broker?"
+        return "the server closed the connection (a protocol or TLS mismatch, or a topic it refused: see its log)"
+
+
+def _speaks_tls(host: str, port: int) -> bool:
+    """Whether a TLS handshake (certificate unchecked: this only tells the protocol) succeeds."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=3) as sock, context.wrap_socket(sock):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
 
 
 def make_client(cfg: MqttConfig, client_id: str = "", context: ssl.SSLContext | None = None) -> paho.Client:

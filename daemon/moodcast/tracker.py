@@ -48,6 +48,13 @@ class MoodTracker:
         """Feed one analysed frame (None = no face in it); returns a change when the mood switches."""
         return self._settle(self._candidate(probs, t), t)
 
+    def reset(self, t: float) -> MoodChange | None:
+        """Forget everything seen (privacy pause): no_face from `t` on; a change unless already no_face."""
+        change = MoodChange(self.mood, NO_FACE, 0.0, t - self.since, t) if self.mood != NO_FACE else None
+        self.mood, self.since, self.smoothed, self.last_face_at = NO_FACE, t, None, None
+        self._pending, self._pending_since = None, t
+        return change
+
     def _candidate(self, probs: np.ndarray | None, t: float) -> str:
         if probs is None:
             if self.last_face_at is None or t - self.last_face_at >= self.cfg.no_face_after_s:

@@ -36,6 +36,8 @@ class JsonFile:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())  # else a power cut right after the rename can leave an empty file
             os.replace(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)

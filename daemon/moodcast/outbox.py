@@ -1,0 +1,191 @@
+"""What the daemon publishes, on its way to paho: retained topics coalesced, events bounded.
+
+paho queues every publish it is given; a burst of commands (each answered by an event and a new
+state) used to overflow its queue and lose messages silently, the last state among them. Here:
+
+- a retained topic (state, recommendation, playback, discovery, availability) is one slot holding
+  its newest payload, with at most one publish in flight: when that is acknowledged and the slot
+  changed meanwhile, the newest payload follows. The broker always ends on the latest value, in
+  order, however many updates were made;
+- events and stats queue up to EVENT_BACKLOG, with EVENTS_IN_FLIGHT handed to paho at a time;
+  beyond that, and while the broker is away, they are dropped and counted (`dropped`);
+- after a (re)connect, `online` goes out last, once every retained topic is current at the broker.
+
+One thread hands messages to paho, so no lock of ours is held while paho takes its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import paho.mqtt.client as paho
+
+log = logging.getLogger("moodcast.mqtt")
+EVENT_BACKLOG = 256  # events waiting for the broker; a burst of 64 commands needs 64
+EVENTS_IN_FLIGHT = 20  # paho's own in-flight window for QoS 1
+_SENDING = -1  # a slot's mid while its publish call is under way
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    data: bytes
+    qos: int
+    retain: bool
+
+
+@dataclass
+class _Slot:
+    """One retained topic: its newest payload, and the publish in flight (mid) if any."""
+    data: bytes
+    qos: int
+    dirty: bool = True
+    mid: int | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.dirty and self.mid is None
+
+
+class Outbox:
+    def __init__(self, send: Callable[[Outgoing], paho.MQTTMessageInfo], availability_topic: str,
+                 online_payload: bytes):
+        self._send, self._availability, self._online_payload = send, availability_topic, online_payload
+        self._cond = threading.Condition()
+        self._slots: dict[str, _Slot] = {}
+        self._events: deque[Outgoing] = deque()
+        self._in_flight: dict[int, tuple[str | None, int]] = {}  # mid -> (retained topic or None, qos)
+        self._acked_early: set[int] = set()  # acknowledged before the sender recorded the mid
+        self._events_in_flight = 0
+        self._connected = False
+        self._closed = False
+        self.dropped = 0  # events and stats that never reached paho
+        self._thread = threading.Thread(target=self._run, name="moodcast-mqtt-out", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # -- producers (any thread) ------------------------------------------------------------
+    def put(self, message: Outgoing) -> None:
+        with self._cond:
+            if message.retain:  # a publish in flight keeps its mid: the new value follows its PUBACK
+                slot = self._slots.setdefault(message.topic, _Slot(message.data, message.qos))
+                slot.data, slot.qos, slot.dirty = message.data, message.qos, True
+            elif not self._connected or len(self._events) >= EVENT_BACKLOG:
+                self.dropped += 1
+                return
+            else:
+                self._events.append(message)
+            self._cond.notify()
+
+    # -- paho's network thread -------------------------------------------------------------
+    def connected(self) -> None:
+        """After CONNACK: every retained topic again, `online` last."""
+        with self._cond:
+            self._connected = True
+            # QoS 0 messages caught by a disconnect are gone (QoS 1 ones paho sends again)
+            for mid in [mid for mid, (_, qos) in self._in_flight.items() if qos == 0]:
+                self._complete(mid)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Publish every retained topic again (Home Assistant restarted), `online` last."""
+        with self._cond:
+            self._slots.setdefault(self._availability, _Slot(self._online_payload, 1))
+            for slot in self._slots.values():
+                slot.dirty = True
+            self._cond.notify()
+
+    def disconnected(self) -> None:
+        with self._cond:
+            self._connected = False
+
+    def acknowledged(self, mid: int) -> None:
+        with self._cond:
+            if mid in self._in_flight:
+                self._complete(mid)
+            else:
+                self._acked_early.add(mid)
+            self._cond.notify()
+
+    # -- shutdown ------------------------------------------------------------------------------
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued is at the broker (or the broker is away); True if it is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._connected or self._drained(), timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(2.0)
+
+    # -- the sender thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed or self._due())
+                if self._closed:
+                    return
+                batch = self._take()
+            for topic, message in batch:
+                self._record(topic, message, self._send_safely(message))
+
+    def _due(self) -> bool:
+        return self._connected and bool(self._events and self._events_in_flight < EVENTS_IN_FLIGHT
+                                        or any(self._ready(topic, slot) for topic, slot in self._slots.items()))
+
+    def _ready(self, topic: str, slot: _Slot) -> bool:
+        if not slot.dirty or slot.mid is not None:
+            return False
+        # `online` only once every other retained topic is current at the broker
+        return topic != self._availability or all(s.idle for t, s in self._slots.items() if t != topic)
+
+    def _take(self) -> list[tuple[str | None, Outgoing]]:
+        batch: list[tuple[str | None, Outgoing]] = []
+        while self._events and self._events_in_flight < EVENTS_IN_FLIGHT:
+            batch.append((None, self._events.popleft()))
+            self._events_in_flight += 1
+        for topic, slot in list(self._slots.items()):
+            if self._ready(topic, slot):
+                slot.dirty, slot.mid = False, _SENDING
+                batch.append((topic, Outgoing(topic, slot.data, slot.qos, True)))
+        return batch
+
+    def _send_safely(self, message: Outgoing) -> paho.MQTTMessageInfo | None:
+        try:
+            return self._send(message)
+        except (ValueError, OSError) as e:  # a topic or payload paho refuses; never kill this thread
+            log.error("cannot publish to %s: %s", message.topic[:200], e)
+            return None
+
+    def _record(self, owner: str | None, message: Outgoing, info: paho.MQTTMessageInfo | None) -> None:
+        with self._cond:
+            # QoS 1 while disconnected (NO_CONN) stays in paho's queue and is sent on reconnect
+            kept = info is not None and (info.rc == paho.MQTT_ERR_SUCCESS or
+                                         (info.rc == paho.MQTT_ERR_NO_CONN and message.qos > 0))
+            if not kept:
+                self._release(owner)
+                self.dropped += owner is None
+                return
+            self._in_flight[info.mid] = (owner, message.qos)
+            if info.mid in self._acked_early:
+                self._acked_early.discard(info.mid)
+                self._complete(info.mid)
+
+    def _complete(self, mid: int) -> None:
+        self._release(self._in_flight.pop(mid)[0])
+
+    def _release(self, owner: str | None) -> None:
+        if owner is None:
+            self._events_in_flight -= 1
+        elif owner in self._slots:
+            self._slots[owner].mid = None
+        self._cond.notify_all()
+
+    def _drained(self) -> bool:
+        return not self._events and not self._events_in_flight and all(s.idle for s in self._slots.values())

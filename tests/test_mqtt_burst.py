@@ -1,0 +1,88 @@
+"""Bursts of commands against the real daemon and a real Mosquitto: no message is lost to paho's
+queue, and the retained state always ends on the last command."""
+
+import random
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.broker import Subscriber, publish
+from tests.daemon_process import STARTUP, DaemonProcess, write_config
+from tests.media import SAMPLES
+
+BASE = "moodcast/testcam"
+LOOP = {"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "realtime": True, "loop": True}
+BURST = 64  # the daemon takes up to 64 commands between two frames
+
+
+def burst(broker, command: str, values: list[str]) -> None:
+    client = broker.configure(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"burst-{random.random()}"))
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    infos = [client.publish(f"{BASE}/set/{command}", v, qos=1) for v in values]
+    for info in infos:
+        info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def retained_state(broker) -> dict:
+    with Subscriber(broker, [f"{BASE}/state"]) as late:
+        return late.wait_for(f"{BASE}/state", lambda m: m.retain, timeout=10).json()
+
+
+def settles_on(broker, key: str, expected, timeout: float = 20.0) -> bool:
+    """The broker's retained state reaches `expected` and is still there a second later."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if retained_state(broker)[key] == expected:
+            time.sleep(1.0)
+            return retained_state(broker)[key] == expected
+        time.sleep(0.2)
+    return False
+
+
+def command_events(sub, command: str) -> list[dict]:
+    return [m.json() for m in sub.messages.get(f"{BASE}/event", []) if m.json().get("command") == command]
+
+
+def wait_events(sub, command: str, count: int, timeout: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(command_events(sub, command)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return command_events(sub, command)
+
+
+def test_a_burst_of_64_commands_gives_64_events_and_the_last_state(tmp_path, mosquitto):
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    values = ["on" if i % 2 else "off" for i in range(BURST - 1)] + ["on"]
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+        sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=STARTUP)
+        burst(mosquitto, "autoplay", values)
+        events = wait_events(sub, "autoplay", BURST)
+        assert [e["value"] for e in events] == [v == "on" for v in values]  # all 64, in order
+        assert settles_on(mosquitto, "autoplay", True)
+        sub.clear()
+        publish(mosquitto, f"{BASE}/set/snapshot_stats", "")
+        stats = sub.wait_for(f"{BASE}/stats", timeout=10).json()
+        assert stats["mqtt_dropped"] == 0, stats
+        assert daemon.running()
+
+
+def test_retained_state_ends_on_the_last_command_in_20_of_20_bursts_while_paused(tmp_path, mosquitto):
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    rng = random.Random(12)
+    with Subscriber(mosquitto, [f"{BASE}/event"]) as sub, DaemonProcess(config) as daemon:
+        publish(mosquitto, f"{BASE}/set/paused", "ON")
+        assert settles_on(mosquitto, "paused", True, timeout=STARTUP)
+        outcomes = []
+        for trial in range(20):
+            last = ("match", "uplift", "off")[trial % 3]
+            values = [rng.choice([p for p in ("match", "uplift", "off") if p != last]) for _ in range(BURST - 1)]
+            sub.clear()
+            burst(mosquitto, "policy", values + [last])
+            assert len(wait_events(sub, "policy", BURST)) == BURST
+            outcomes.append(settles_on(mosquitto, "policy", last))
+        assert outcomes == [True] * 20
+        assert daemon.running()
