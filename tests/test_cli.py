@@ -157,6 +157,24 @@ def test_watch_without_a_broker_says_why_and_keeps_retrying(tmp_path, mosquitto)
         assert watch.stop() in (0, 130)
 
 
+def test_watch_says_when_the_broker_goes_away_and_comes_back(tmp_path, mosquitto):
+    path = write_config(tmp_path, f'[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\ndevice_id = "cam"\n'
+                                  "reconnect_min_s = 0.2\n")
+    watch = Lines("watch", str(path))
+    try:
+        publish(mosquitto, "moodcast/cam/availability", "online", retain=True)
+        watch.wait_for(lambda lines: any(line.rstrip().endswith("online") for line in lines))
+        mosquitto.kill()
+        watch.wait_for(lambda lines: any(f"cannot reconnect to 127.0.0.1:{mosquitto.port}; retrying" in line
+                                         for line in lines))
+        mosquitto.start()
+        publish(mosquitto, "moodcast/cam/availability", "offline", retain=True)
+        watch.wait_for(lambda lines: any(line.rstrip().endswith("offline") for line in lines))
+    finally:
+        assert watch.stop() in (0, 130)
+    assert any("connection to 127.0.0.1" in line and "lost" in line for line in watch.lines), watch.lines
+
+
 def test_watch_names_an_unknown_host(tmp_path):
     watch = Lines("watch", str(write_config(tmp_path, '[mqtt]\nhost = "no-such-broker.invalid"\n')))
     try:
