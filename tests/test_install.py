@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "deploy" / "install.sh"
 HELPER = REPO / "deploy" / "moodcast-as-service"
 TRIM = REPO / "deploy" / "trim-venv"
+CI_SCRIPTS = [REPO / ".ci" / name for name in ("run", "floor-test", "arm64-check")]
 SECRETS = ("spotify_client_secret", "youtube_api_key", "mqtt_password")
 
 
@@ -77,7 +78,7 @@ def generic_root(root):
 def test_shellcheck_clean():
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck not installed")
-    result = subprocess.run(["shellcheck", str(INSTALL), str(HELPER), str(TRIM)],
+    result = subprocess.run(["shellcheck", str(INSTALL), str(HELPER), str(TRIM), *map(str, CI_SCRIPTS)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 

@@ -1,0 +1,92 @@
+"""Replay the bundled samples through the installed `moodcast run` against a Mosquitto started here,
+and write what it published (state and events, in order) without wall-clock fields, one JSON per
+line, so that two machines' replays can be compared byte for byte.
+
+usage: python replay.py MOODCAST_BIN MOSQUITTO OUTFILE      (run with the moodcast venv's Python)
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import moodcast
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+DEVICE = "arm64check"
+WALL_CLOCK = {"timestamp", "since", "uptime_s", "fps", "latency_ms", "capture_ms", "detect_ms", "classify_ms", "api_ms"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def strip(value):
+    if isinstance(value, dict):
+        return {k: strip(v) for k, v in value.items() if k not in WALL_CLOCK}
+    if isinstance(value, list):
+        return [strip(v) for v in value]
+    return value
+
+
+def main() -> int:
+    moodcast_bin, mosquitto, out = sys.argv[1:]
+    samples = Path(moodcast.__file__).parent / "samples"
+    work = Path(tempfile.mkdtemp(prefix="replay-"))
+    port = free_port()
+    (work / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n")
+    broker = subprocess.Popen([mosquitto, "-c", str(work / "mosquitto.conf")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    messages: list[tuple[str, str]] = []
+    offline = threading.Event()
+
+    def on_message(client, userdata, msg):
+        messages.append((msg.topic, msg.payload.decode()))
+        if msg.topic.endswith("/availability") and msg.payload == b"offline":
+            offline.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="replay-check")
+    sub.on_message = on_message
+    sub.on_connect = lambda client, *a: client.subscribe(f"moodcast/{DEVICE}/#")
+    for _ in range(100):
+        try:
+            sub.connect("127.0.0.1", port)
+            break
+        except OSError:
+            time.sleep(0.2)
+    sub.loop_start()
+    time.sleep(1.0)
+    (work / "config.toml").write_text(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ndevice_id = "{DEVICE}"\n\n'
+        f'[camera]\nsource = "replay"\npath = "{samples}"\nrealtime = false\nloop = false\nimage_seconds = 2.0\n\n'
+        f'[state]\ndir = "{work / "state"}"\n')
+    start = time.monotonic()
+    run = subprocess.run([moodcast_bin, "run", "-c", str(work / "config.toml")], capture_output=True, text=True,
+                         timeout=1800)
+    took = time.monotonic() - start
+    offline.wait(30)
+    sub.loop_stop()
+    broker.terminate()
+    if run.returncode:
+        print(run.stdout + run.stderr, file=sys.stderr)
+        return run.returncode
+    kept = [json.dumps({"topic": t.rsplit("/", 1)[1], "payload": strip(json.loads(p))}, sort_keys=True)
+            for t, p in messages if t.rsplit("/", 1)[1] in ("state", "event")]
+    Path(out).write_text("".join(line + "\n" for line in kept))
+    states = [json.loads(line)["payload"] for line in kept if json.loads(line)["topic"] == "state"]
+    print(f"replay: {len(kept)} state/event messages in {took:.1f} s; first state: "
+          f"{json.dumps(states[0], sort_keys=True) if states else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
