@@ -28,7 +28,7 @@ def validate(topic: str, message) -> None:
 
 
 def test_replay_publishes_the_contract(tmp_path, mosquitto):
-    config = replay(tmp_path, mosquitto, image_seconds=3.0)  # no_face needs no_face_after_s (2 s) of the cup
+    config = replay(tmp_path, mosquitto)
     with Subscriber(mosquitto, [f"{BASE}/#", "homeassistant/#"]) as sub, DaemonProcess(config) as daemon:
         assert daemon.wait(60) == 0, daemon.output()
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "offline")
