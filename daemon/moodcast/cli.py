@@ -171,7 +171,7 @@ def cmd_preview(args, cfg) -> int:
 
     if args.replay:
         cfg.camera.source, cfg.camera.path = "replay", args.replay
-    for line in save_preview(cfg, Path(args.output)):
+    for line in save_preview(cfg, args.output):
         print(line)
     return 0
 

@@ -7,9 +7,10 @@ from moodcast.cleanup import CleanupError
 from moodcast.classifier import ModelError
 from moodcast.config import EX_CONFIG, ConfigError
 from moodcast.detector import DetectorError
+from moodcast.preview import OutputError
 from moodcast.secrets import SecretError
 
-USER_ERRORS = (ConfigError, SecretError, ModelError, DetectorError, SourceError, CleanupError)
+USER_ERRORS = (ConfigError, SecretError, ModelError, DetectorError, SourceError, CleanupError, OutputError)
 
 
 def exit_code(error: Exception) -> int:

@@ -6,6 +6,7 @@ The only place moodcast writes an image, and only because the user asked for it.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,10 @@ from moodcast.camera import Replay, SourceError, make_live_source
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import Config
 from moodcast.detector import crop_face, make_detector
+
+
+class OutputError(Exception):
+    """The preview cannot be saved where the user asked; worded for the user."""
 
 
 def grab_one_frame(cfg: Config):
@@ -29,7 +34,8 @@ def grab_one_frame(cfg: Config):
         source.close()
 
 
-def save_preview(cfg: Config, output: Path) -> list[str]:
+def save_preview(cfg: Config, output: str | Path) -> list[str]:
+    output = check_output(output)  # before the camera is touched: a bad -o costs nothing
     image = grab_one_frame(cfg)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     classifier = EmotionClassifier(cfg.model.path or None, cfg.model.num_threads)
@@ -46,10 +52,38 @@ def save_preview(cfg: Config, output: Path) -> list[str]:
                     max(0.6, face.w / 250), colour, thickness)
         lines.append(f"face {i}: {face.w}x{face.h} at ({face.x},{face.y}): "
                      + ", ".join(f"{name} {p:.0%}" for name, p in top))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a camera frame: owner only
     ok, jpeg = cv2.imencode(".jpg", image)
-    with os.fdopen(fd, "wb") as f:
-        f.write(jpeg.tobytes())
+    if not ok:
+        raise OutputError(f"{output}: could not encode the frame as JPEG")
+    write_private(output, jpeg.tobytes())
     lines.append(f"saved {output} (local only; delete it when done)")
     return lines
+
+
+def check_output(output: str | Path) -> Path:
+    text = str(output)
+    path = Path(output)
+    if text.endswith(os.sep) or path.is_dir():
+        raise OutputError(f"{text}: is a directory; give a file name, e.g. -o {path / 'moodcast-preview.jpg'}")
+    if path.is_symlink():
+        raise OutputError(f"{text}: is a symbolic link; refusing to write a camera frame through it")
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """A new file, mode 0600, renamed into place: a camera frame is for its owner only. An existing
+    file is replaced, never written into (it keeps neither its content nor its loose mode), and a
+    symlink put there meanwhile is replaced itself, never followed."""
+    check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # O_EXCL, 0600
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
