@@ -8,6 +8,7 @@ as `config.toml: [mqtt] port: expected integer 1–65535, got "abc"` (exit code 
 from __future__ import annotations
 
 import dataclasses
+import json
 import difflib
 import os
 import re
@@ -33,19 +34,56 @@ class ConfigError(Exception):
     """A configuration problem, worded for the user; the CLI prints it and exits with 78."""
 
 
-def _opt(default, *, range=None, choices=None, doc=""):
-    """A field with validation metadata (`range` is inclusive)."""
-    meta = {"range": range, "choices": choices, "doc": doc}
+def _opt(default, *, range=None, choices=None, doc="", check=None):
+    """A field with validation metadata (`range` is inclusive; `check(value)` returns a problem or None)."""
+    meta = {"range": range, "choices": choices, "doc": doc, "check": check}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
+MAX_STRING = 4096  # no setting needs more (PATH_MAX); a longer one is a mistake
+
+
+def _wire_string(limit: int):
+    """A string sent to the broker (client id, user name): bounded, one line."""
+    def check(value: str) -> str | None:
+        if len(value.encode()) > limit or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            return f"expected at most {limit} bytes on one line, without control characters"
+        return None
+    return check
+
+
+def _topic_prefix(value: str) -> str | None:
+    """The first levels of every topic: brokers refuse wildcards in a published (or will) topic."""
+    if not value.strip("/"):
+        return 'expected a topic prefix such as "moodcast", not empty or only "/"'
+    if any(c in value for c in "+#\0"):
+        return "expected a topic prefix without the wildcards + and # (or NUL)"
+    return _wire_string(128)(value)
+
+
+def _host(value: str) -> str | None:
+    if not value or len(value) > 253 or any(c.isspace() or ord(c) < 32 for c in value):
+        return "expected a host name or IP address"
+    return None
+
+
+def _camera_device(value: str) -> str | None:
+    if re.fullmatch(r"[0-9]{1,3}", value) or value.startswith("/"):
+        return None
+    return "expected a device index such as 0 or a device path such as /dev/video0"
+
+
+def _pipeline(value: str) -> str | None:
+    return None if not value or "appsink" in value else "expected a GStreamer pipeline ending in appsink"
+
+
 @dataclass
 class CameraConfig:
     source: str = _opt("opencv", choices=("picamera2", "opencv", "gstreamer", "replay"))
-    device: str = _opt("0", doc="OpenCV device index or path, e.g. 0 or /dev/video0")
-    pipeline: str = _opt("", doc="GStreamer pipeline ending in appsink (source = gstreamer)")
+    device: str = _opt("0", doc="OpenCV device index or path, e.g. 0 or /dev/video0", check=_camera_device)
+    pipeline: str = _opt("", doc="GStreamer pipeline ending in appsink (source = gstreamer)", check=_pipeline)
     path: str = _opt("", doc="replay: a video file, an image, or a directory of images")
     realtime: bool = _opt(True, doc="replay at the file's own pace (false: as fast as possible)")
     loop: bool = _opt(False, doc="replay: start again at the end")
@@ -100,20 +138,20 @@ class TlsConfig:
 @dataclass
 class MqttConfig:
     enabled: bool = _opt(True)
-    host: str = _opt("localhost")
+    host: str = _opt("localhost", check=_host)
     port: int = _opt(1883, range=(1, 65535))
     protocol: str = _opt("3.1.1", choices=("3.1.1", "5"))
-    prefix: str = _opt("moodcast")
-    device_id: str = _opt("", doc="empty = this machine's host name")
-    client_id: str = _opt("", doc="empty = moodcast-<device_id>")
+    prefix: str = _opt("moodcast", check=_topic_prefix)
+    device_id: str = _opt("", doc="empty = this machine's host name", check=_wire_string(64))
+    client_id: str = _opt("", doc="empty = moodcast-<device_id>", check=_wire_string(128))
     keepalive_s: int = _opt(30, range=(5, 3600))
-    username: str = _opt("")
+    username: str = _opt("", check=_wire_string(256))
     password_file: str = _opt("", doc="file holding the password (mode 0600); or credential mqtt_password")
     reconnect_min_s: float = _opt(1.0, range=(0.1, 60.0))
     reconnect_max_s: float = _opt(60.0, range=(1.0, 3600.0))
     stats_interval_s: float = _opt(60.0, range=(1.0, 86400.0))
     discovery: bool = _opt(True, doc="Home Assistant MQTT discovery")
-    discovery_prefix: str = _opt("homeassistant")
+    discovery_prefix: str = _opt("homeassistant", check=_topic_prefix)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -287,23 +325,35 @@ def sanitise_id(text: str) -> str:
     return cleaned.strip("_") or "moodcast"
 
 
+MAX_CONFIG_BYTES = 1 << 20  # the reference file is 10 KB; this stops `-c /dev/zero` eating the memory
+
+
 def load(path: str | Path) -> Config:
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a moodcast configuration")
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+        raise ConfigError(f"{path}: cannot read: {str(e)[:200]}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     config = parse(raw, path.name)
     config.source_path = str(path)
     return config
 
 
 def parse(raw: dict, filename: str = "config.toml") -> Config:
-    return _build(Config, raw, filename, [])
+    config = _build(Config, raw, filename, [])
+    if config.camera.source == "gstreamer" and not config.camera.pipeline:
+        raise ConfigError(f'{filename}: [camera] pipeline: source = "gstreamer" needs a pipeline ending in appsink')
+    return config
 
 
 def _build(cls, raw: dict, filename: str, where: list[str]):
@@ -315,7 +365,10 @@ def _build(cls, raw: dict, filename: str, where: list[str]):
             raise ConfigError(f"{_place(filename, where, key)}: unknown key (known: {known})")
     values = {name: _convert(hints[name], raw[name], fields[name], filename, where + [name])
               for name in fields if name in raw}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as e:  # a table's own checks (__post_init__) cannot know the file's real name
+        raise ConfigError(_cut(str(e).replace("config.toml:", f"{filename}:", 1), 400)) from None
 
 
 def _convert(tp, value, f, filename: str, where: list[str]):
@@ -358,15 +411,26 @@ def _scalar(tp, value, f, filename, where):
     }[tp]
     if not ok_type or (rng and not rng[0] <= value <= rng[1]) or (choices and value not in choices):
         _fail(filename, where, f"expected {expected}", value)
+    if tp is str and len(value) > MAX_STRING:
+        _fail(filename, where, f"expected at most {MAX_STRING} characters", value)
+    problem = f.metadata.get("check") and f.metadata["check"](value)
+    if problem:
+        _fail(filename, where, problem, value)
     return float(value) if tp is float else value
 
 
 def _place(filename: str, where: list[str], key: str | None = None) -> str:
     section, keys = where[:-1] if key is None else where, [where[-1]] if key is None else [key]
     table = f" [{'.'.join(section)}]" if section else ""
-    return f"{filename}:{table} {keys[0]}"
+    return _cut(f"{filename}:{table} {keys[0]}", 200)  # a pasted blob as a key name stays one short line
 
 
 def _fail(filename, where, expected, value):
-    shown = f'"{value}"' if isinstance(value, str) else repr(value).lower() if isinstance(value, bool) else repr(value)
-    raise ConfigError(f"{_place(filename, where)}: {expected}, got {shown}")
+    # json.dumps: quoted, and a newline or escape sequence in the value cannot break the one-line error
+    shown = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value).lower() if isinstance(value, bool) else repr(value)
+    raise ConfigError(f"{_place(filename, where)}: {expected}, got {_cut(shown, 80)}")
+
+
+def _cut(text: str, limit: int) -> str:
+    """An error is one line in a journal, not an echo of whatever was pasted."""
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
