@@ -10,10 +10,32 @@ from moodcast.config import MqttConfig
 from moodcast.mqtt import make_client
 
 RETRY_MAX_S = 10.0  # a person is waiting: retry more often than the daemon does
+MAX_PAYLOAD = 65536  # bytes of one message worth reading; moodcast's own are under 2 KB
+MAX_LINE = 300
 
 
 def describe(topic: str, payload: bytes) -> str:
-    """One line per message, e.g. `12:00:01 kitchen  mood      happy 87%  (1 face)`."""
+    """One line per message, e.g. `12:00:01 kitchen  mood      happy 87%  (1 face)`.
+
+    Anyone who can publish on the broker writes to this terminal: whatever arrives (escape
+    sequences, newlines, wrongly typed fields, megabytes) becomes one short printable line, and
+    never an exception in paho's thread, which would leave watch running but deaf."""
+    if len(payload) > MAX_PAYLOAD:
+        line = f"{time.strftime('%H:%M:%S')} {topic}: {len(payload)} bytes, not shown"
+    else:
+        try:
+            line = _describe(topic, payload)
+        except Exception as e:  # untrusted input: any field may have any type
+            line = f"{time.strftime('%H:%M:%S')} {topic}: unexpected payload ({type(e).__name__}: {e})"
+    return _printable(line)[:MAX_LINE]
+
+
+def _printable(text: str) -> str:
+    """Control characters (ESC, newlines, ...) shown escaped, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _describe(topic: str, payload: bytes) -> str:
     parts = topic.split("/")
     device, kind = (parts[-2], parts[-1]) if len(parts) >= 3 else ("", topic)
     text = payload.decode("utf-8", "replace")
