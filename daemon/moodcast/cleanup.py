@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from moodcast import homeassistant, payloads
 from moodcast.config import Config
 from moodcast.mqtt import make_client
 
 RETAINED_KINDS = [kind for kind, spec in payloads.TOPICS.items() if spec.retain]
+CONNECT_TIMEOUT_S = 10.0
+ENTITIES_GONE_S = 1.0  # Home Assistant removes the entities (and their state templates) in this time
 
 
 class CleanupError(Exception):
@@ -16,16 +21,38 @@ class CleanupError(Exception):
 def cleanup(cfg: Config) -> list[str]:
     m = cfg.mqtt
     client = make_client(m, f"moodcast-cleanup-{cfg.device_id}")
+    _connect(client, cfg)
+    try:
+        base = payloads.base_topic(m.prefix, cfg.device_id)
+        entities = [t for t, _ in homeassistant.cleanup_messages(cfg.device_id, m.discovery_prefix)]
+        states = [f"{base}/{kind}" for kind in RETAINED_KINDS]
+        # entities first: a state cleared while Home Assistant still has the entity fails its templates
+        _clear(client, entities)
+        time.sleep(ENTITIES_GONE_S)
+        _clear(client, states)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    topics = entities + states
+    return [f"cleared {topic}" for topic in topics] + [f"removed {len(topics)} retained topics from {m.host}:{m.port}"]
+
+
+def _connect(client, cfg: Config) -> None:
+    """Connected, or CleanupError saying why (unreachable, refused login, no answer)."""
+    m = cfg.mqtt
+    answered, outcome = threading.Event(), []
+    client.on_connect = lambda _c, _u, _f, reason_code, _p: (outcome.append(reason_code), answered.set())
     try:
         client.connect(m.host, m.port, keepalive=m.keepalive_s)
     except OSError as e:
         raise CleanupError(f"cannot connect to {m.host}:{m.port}: {e.strerror or e}") from None
     client.loop_start()
-    base = payloads.base_topic(m.prefix, cfg.device_id)
-    topics = [t for t, _ in homeassistant.cleanup_messages(cfg.device_id, m.discovery_prefix)]
-    topics += [f"{base}/{kind}" for kind in RETAINED_KINDS]
-    for topic in topics:
-        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
-    return [f"cleared {topic}" for topic in topics] + [f"removed {len(topics)} retained topics from {m.host}:{m.port}"]
+    if not answered.wait(CONNECT_TIMEOUT_S) or outcome[0].is_failure:
+        client.loop_stop()
+        why = f"refused the connection: {outcome[0]}" if outcome else f"no answer within {CONNECT_TIMEOUT_S:g} s"
+        raise CleanupError(f"broker {m.host}:{m.port} {why}")
+
+
+def _clear(client, topics: list[str]) -> None:
+    for info in [client.publish(topic, b"", qos=1, retain=True) for topic in topics]:
+        info.wait_for_publish(5)
