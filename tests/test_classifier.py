@@ -72,7 +72,7 @@ def test_card_with_unknown_labels_is_refused(tmp_path):
     model = tmp_path / "m.tflite"
     shutil.copy(bundled_model(), model)
     model.with_suffix(".json").write_text('{"labels": ["joy", "gloom"]}')
-    with pytest.raises(ModelError, match="'labels' must list moods"):
+    with pytest.raises(ModelError, match="'labels' must list distinct moods"):
         EmotionClassifier(model)
 
 

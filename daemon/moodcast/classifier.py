@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodcast.config import MOODS
+from moodcast.config import MOODS, ConfigError
 from moodcast.logs import native_stderr_to_log
 from moodcast.preprocess import INPUT_SIZE, prepare_face
 
@@ -21,8 +21,17 @@ from moodcast.preprocess import INPUT_SIZE, prepare_face
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 
 
-class ModelError(Exception):
-    """The model or its card is missing or unusable; worded for the user."""
+class ModelError(ConfigError):
+    """The model or its card is missing or unusable; worded for the user. A ConfigError: restarting
+    will not mend a wrong [model] path, so it exits 78 like any configuration problem."""
+
+
+class ModelOutputError(ModelError):
+    """One inference gave numbers that are not probabilities (NaN, inf, outside [0, 1])."""
+
+
+OUTPUTS = ("probabilities", "logits")  # what the card's "output" may say; logits get a softmax
+TOLERANCE = 0.02  # int8 dequantisation lands a little outside [0, 1]
 
 
 def bundled_model() -> Path:
@@ -39,10 +48,16 @@ def load_card(model_path: Path) -> dict:
     except FileNotFoundError:
         raise ModelError(f"{card_path}: model card missing (it holds the label order; keep it beside the .tflite)") from None
     except (OSError, ValueError) as e:
-        raise ModelError(f"{card_path}: unreadable model card ({e})") from None
+        raise ModelError(f"{card_path}: unreadable model card ({str(e)[:200]})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{card_path}: a model card is a JSON object with 'labels', got a {type(card).__name__}")
     labels = card.get("labels")
-    if not isinstance(labels, list) or not labels or any(label not in MOODS for label in labels):
-        raise ModelError(f"{card_path}: 'labels' must list moods from {', '.join(MOODS)}, got {labels!r}")
+    if not isinstance(labels, list) or not labels or any(label not in MOODS for label in labels) \
+            or len(set(labels)) != len(labels):
+        raise ModelError(f"{card_path}: 'labels' must list distinct moods from {', '.join(MOODS)}, "
+                         f"got {str(labels)[:200]}")
+    if card.get("output", "probabilities") not in OUTPUTS:
+        raise ModelError(f"{card_path}: 'output' must be one of {', '.join(OUTPUTS)}, got {str(card['output'])[:80]!r}")
     return card
 
 
@@ -68,8 +83,11 @@ class EmotionClassifier:
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: not a valid TFLite model ({str(e).splitlines()[0]})") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.path}: {len(inputs)} inputs and {len(outputs)} outputs, expected one of each")
+        self.input, self.output = inputs[0], outputs[0]
+        self.logits = self.card.get("output") == "logits"
         self._validate()
 
     def _validate(self) -> None:
@@ -103,4 +121,16 @@ class EmotionClassifier:
         scale, zero = self.output["quantization"]
         if scale:
             y = (y - zero) * scale
+        return self._probabilities(y)
+
+    def _probabilities(self, y: np.ndarray) -> np.ndarray:
+        """Checked, so NaN never reaches JSON and a logits model never publishes -5,000,000."""
+        if not np.all(np.isfinite(y)):
+            raise ModelOutputError(f"{self.path.name}: the model output is not finite (NaN or inf)")
+        if self.logits:
+            y = np.exp(y - y.max())
+        elif y.min() < -TOLERANCE or y.max() > 1 + TOLERANCE:
+            raise ModelOutputError(f"{self.path.name}: output {y.min():.3g}..{y.max():.3g} is not probabilities "
+                                   "(if the model ends without softmax, say \"output\": \"logits\" in its card)")
+        y = np.clip(y, 0.0, None)
         return y / max(float(y.sum()), 1e-6)

@@ -16,7 +16,7 @@ import time
 
 from moodcast import __version__, config as config_module, homeassistant, payloads
 from moodcast.camera import Camera, Frame, IdleBackoff, Tick
-from moodcast.classifier import EmotionClassifier
+from moodcast.classifier import EmotionClassifier, ModelOutputError
 from moodcast.commands import Command, CommandError, Incoming, parse_command
 from moodcast.config import Config
 from moodcast.detector import make_detector
@@ -63,6 +63,7 @@ class Daemon:
         self._last_stats_at = time.monotonic()
         self._stats_at_start = True  # else Home Assistant shows the previous run's fps and CPU until the first stats
         self._tick_reason = ""
+        self._last_model_fault = ""
 
     # -- start and stop -------------------------------------------------------------------
     def run(self) -> int:
@@ -101,7 +102,11 @@ class Daemon:
     # -- the frame loop ---------------------------------------------------------------------
     def _process(self, frame: Frame) -> None:
         self._last_frame_ts = frame.timestamp
-        analysis = self.analyzer.analyse(frame.image)
+        try:
+            analysis = self.analyzer.analyse(frame.image)
+        except ModelOutputError as e:  # this frame tells nothing; the next may (or the card needs fixing)
+            self._model_fault(str(e))
+            return
         t1 = time.perf_counter()
         change = self.tracker.update(analysis.probs, frame.timestamp)
         t2 = time.perf_counter()
@@ -117,6 +122,13 @@ class Daemon:
         if self._tick_reason:
             self._tick_reason = ""
             self.notifier.status(self._status_line())
+
+    def _model_fault(self, text: str) -> None:
+        """Said once per distinct fault, not once per frame."""
+        if text != self._last_model_fault:
+            self._last_model_fault = text
+            log.error("%s; frames are skipped while it lasts", text)
+            self._publish("event", {"type": "error", "component": "model", "message": text})
 
     def _idle(self, tick: Tick) -> None:
         if tick.reason != "stalled":
