@@ -235,7 +235,9 @@ class Camera:
                 yield Frame(image, next_ts, index, decode_ms)
                 decode_ms = 0.0
                 index += 1
-                next_ts += self.period  # the rate may change between frames (idle back-off)
+                # += because the rate may change between frames (idle back-off); rounded to 1 us so
+                # that ten steps of 0.1 s end at 1.0, not 0.9999999999999999 (an extra frame)
+                next_ts = round(next_ts + self.period, 6)
 
     def _live(self) -> Iterator[Frame | Tick]:
         delay = self.cfg.retry_initial_s

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from moodcast.classifier import EmotionClassifier
@@ -31,8 +30,7 @@ class Analyzer:
         if not faces:  # no face, no classification: an empty room costs only detection
             return Analysis(faces, None, {"detect": _ms(t0, t1), "preprocess": 0.0, "classify": 0.0})
         chosen = faces if self.faces_mode == "all" else faces[:1]
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-        inputs = [prepare_face(crop_face(gray, face)) for face in chosen]
+        inputs = [prepare_face(crop_face(image, face)) for face in chosen]  # only the crops turn gray
         t2 = time.perf_counter()
         probs = np.mean([self.classifier.predict(x) for x in inputs], axis=0)
         t3 = time.perf_counter()
