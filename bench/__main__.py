@@ -190,9 +190,11 @@ def fast_soak(args, workdir: Path) -> dict:
 
 def daemons(args, results, workdir, fer, photos, picks, broker) -> None:
     """The soak (face), the empty room and the reaction replay, side by side."""
-    if fer is not None:
+    # real faces first: BlazeFace finds few pasted FER crops, and an unseen face is never classified
+    face_scenes = real_scenes(photos, 24)
+    if not face_scenes and fer is not None:
         face_scenes = [fer_scene(fer, int(i), seed=3) for i in accuracy.sample(len(fer), 24, seed=3)]
-    else:
+    elif not face_scenes:
         face_scenes = [s for s in photos if s.label] or [Scene(letterbox(cv2.imread(str(SAMPLES / "01_astronaut.png"))),
                                                                None, "happy", "01_astronaut.png")]
     extra = {"model": {"path": str(args.model.resolve())}} if args.model else {}  # else the daemon's default
