@@ -130,8 +130,21 @@ class PiCamera:
 class Replay:
     """A video file, one image, or a directory of images, as a timeline of segments."""
 
-    def __init__(self, path: str, image_seconds: float, loop: bool):
+    def __init__(self, path: str, image_seconds: float, loop: bool, size: tuple[int, int] | None = None):
         self.path, self.image_seconds, self.loop = Path(path), image_seconds, loop
+        self.size = size  # (width, height) frames are shrunk to fit, as a camera set to it would deliver
+
+    def check(self) -> None:
+        """Decode the first frame now, so a replay that cannot play fails before `online` and READY."""
+        for _ in Replay(self.path, self.image_seconds, loop=False, size=self.size).segments():
+            return
+        raise SourceError(f"{self.path}: nothing to replay", fatal=True)
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        if self.size is None:
+            return image
+        scale = min(self.size[0] / image.shape[1], self.size[1] / image.shape[0])
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
 
     def segments(self) -> Iterator[tuple[float, float, np.ndarray]]:
         """(start, end, image): each still stays in view for `image_seconds`, a video frame for 1/fps."""
@@ -156,11 +169,17 @@ class Replay:
             files = [self.path]
         else:
             raise SourceError(f"{self.path}: no such file or directory", fatal=True)
-        for i, f in enumerate(files):
+        shown = 0
+        for f in files:
             image = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if image is None:
-                raise SourceError(f"{f}: not a readable image", fatal=True)
-            yield i * self.image_seconds, (i + 1) * self.image_seconds, image
+            if image is None:  # one bad file in a directory must not end the whole replay
+                log.warning("%s: not a readable image; skipped", f)
+                continue
+            yield shown * self.image_seconds, (shown + 1) * self.image_seconds, self._fit(image)
+            shown += 1
+        if not shown:
+            raise SourceError(f"{self.path}: no readable image" if len(files) > 1 else f"{files[0]}: not a readable image",
+                              fatal=True)
 
     def _video(self) -> Iterator[tuple[float, float, np.ndarray]]:
         cap = cv2.VideoCapture(str(self.path))
@@ -171,7 +190,7 @@ class Replay:
             fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
             index = 0
             while ok:
-                yield index / fps, (index + 1) / fps, image
+                yield index / fps, (index + 1) / fps, self._fit(image)
                 index += 1
                 ok, image = cap.read()
         finally:
@@ -207,6 +226,14 @@ class Camera:
     def period(self) -> float:
         return 1.0 / self.fps
 
+    def replay_source(self) -> Replay:
+        return Replay(self.cfg.path, self.cfg.image_seconds, self.cfg.loop, (self.cfg.width, self.cfg.height))
+
+    def check(self) -> None:
+        """Before start-up: a replay must be playable; a live camera is retried, so it is not opened here."""
+        if self.cfg.source == "replay":
+            self.replay_source().check()
+
     def frames(self) -> Iterator[Frame | Tick]:
         if self.cfg.source == "replay":
             yield from self._replay()
@@ -217,7 +244,7 @@ class Camera:
         """Sample the replay's timeline every `period` seconds of virtual time."""
         start, index = time.monotonic(), 0
         next_ts = 0.0
-        segments = Replay(self.cfg.path, self.cfg.image_seconds, self.cfg.loop).segments()
+        segments = self.replay_source().segments()
         while True:
             t0 = time.perf_counter()
             seg_start, seg_end, image = next(segments, (None, None, None))
@@ -225,9 +252,12 @@ class Camera:
                 return
             decode_ms = (time.perf_counter() - t0) * 1e3  # a still is decoded once, however long it shows
             while seg_start <= next_ts < seg_end:
-                while self.paused.is_set() and not self.stop.is_set():
-                    yield Tick("paused")
-                    self.stop.wait(self.period)
+                if self.paused.is_set():
+                    paused_at = time.monotonic()
+                    while self.paused.is_set() and not self.stop.is_set():
+                        yield Tick("paused")
+                        self.stop.wait(self.period)
+                    start += time.monotonic() - paused_at  # resume in real time, not with a catch-up burst
                 if self.cfg.realtime:
                     self.stop.wait(max(0.0, start + next_ts - time.monotonic()))
                 if self.stop.is_set():

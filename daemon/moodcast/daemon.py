@@ -48,6 +48,7 @@ class Daemon:
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
         self.analyzer = Analyzer(make_detector(config.detector), self.classifier, config.detector.faces)
         self.camera = Camera(config.camera, self.stop_event)
+        self.camera.check()  # a replay that cannot play fails here, before `online` and READY
         self.backoff = IdleBackoff(config.camera)
         self.tracker = MoodTracker(config.mood, self.classifier.labels, start=0.0)
         self.stats = PipelineStats()
