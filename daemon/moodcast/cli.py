@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from moodcast import __version__
+from moodcast.signals import EarlySignals
 
 EX_FAIL, EX_CONFIG = 1, 78
 
@@ -79,7 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # `run` takes its signals before the slow imports: an early SIGINT or SIGHUP must not traceback or kill
+    signals = EarlySignals.install() if argv[:1] == ["run"] else None
     args = parse_args(argv)
+    args.signals = signals
     from moodcast.errors import USER_ERRORS, exit_code
 
     try:
@@ -110,7 +115,7 @@ def cmd_run(args, cfg) -> int:
     if cfg.camera.source == "replay":  # given here or in the config: a bad path fails before "running"
         check_replay(cfg.camera.path)
     setup_logging(cfg.logging.level)
-    daemon = Daemon(cfg)
+    daemon = Daemon(cfg, args.signals)
     code = daemon.run()
     if cfg.camera.source == "replay" and not cfg.camera.loop and not daemon.stop_event.is_set():
         logging.getLogger("moodcast").info("replay finished: %d frames analysed from %s", daemon.stats.frames,

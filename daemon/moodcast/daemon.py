@@ -27,6 +27,7 @@ from moodcast.notify import Notifier
 from moodcast.pipeline import Analyzer
 from moodcast.recommend.service import RecommendationService
 from moodcast.settings import Settings, SettingsFile
+from moodcast.signals import EarlySignals
 from moodcast.stats import PipelineStats
 from moodcast.tracker import MoodChange, MoodTracker
 
@@ -37,10 +38,11 @@ LIVE_CAMERA = {"max_fps", "idle_after_s", "idle_fps"}  # [camera] keys a reload 
 
 
 class Daemon:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, signals: EarlySignals | None = None):
         self.config = config
-        self.stop_event = threading.Event()
-        self.reload_requested = threading.Event()
+        # `moodcast run` passes the handlers it installed first (moodcast.signals): a signal during start-up counts
+        self.stop_event = signals.stop if signals else threading.Event()
+        self.reload_requested = signals.reload if signals else threading.Event()
         self.notifier = Notifier()
         self.commands: queue.Queue[Incoming] = queue.Queue(maxsize=64)
         self.commands_dropped = 0  # written by paho's thread, reported by the frame loop
