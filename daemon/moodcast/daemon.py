@@ -234,29 +234,31 @@ class Daemon:
             text = f"{dropped} command(s) dropped: more than {self.commands.maxsize} arrived between two frames"
             log.warning(text)
             self._publish("event", {"type": "error", "component": "commands", "message": text})
-        taken = False
+        results = []
         for _ in range(self.commands.maxsize):
             try:
                 message = self.commands.get_nowait()
             except queue.Empty:
                 break
-            self._run_command(message)
-            taken = True
-        if taken:
-            self._save_settings()  # once per batch: a burst of commands costs one write
+            results.append(self._run_command(message))
+        if results:
+            # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
+            # once per batch: a burst of commands costs one write
+            self._save_settings()
+            for result in results:
+                self._publish("event", result)
+            self._publish_state(force=True)
 
-    def _run_command(self, message: Incoming) -> None:
+    def _run_command(self, message: Incoming) -> dict:
+        """Apply one command; returns its result event (published once the batch is saved)."""
         try:
             command = parse_command(message.name, message.payload, message.size)
         except CommandError as e:  # e.command: the name, shortened if it was junk
             log.warning("rejected command %s: %s", e.command, e.message)
-            self._publish("event", {"type": "command", "command": e.command, "ok": False, "value": None,
-                                    "message": e.message})
-            return
+            return {"type": "command", "command": e.command, "ok": False, "value": None, "message": e.message}
         self._apply(command)
-        self._publish("event", {"type": "command", "command": command.name, "ok": True, "value": command.value,
-                                "message": applied_message(command)})
-        self._publish_state(force=True)
+        return {"type": "command", "command": command.name, "ok": True, "value": command.value,
+                "message": applied_message(command)}
 
     def _apply(self, command: Command) -> None:
         if command.setting == "paused":
