@@ -28,17 +28,19 @@ def burst(broker, command: str, values: list[str]) -> None:
 
 
 def retained_state(broker) -> dict:
+    """The state the broker holds for a newcomer ({} when it holds none yet)."""
     with Subscriber(broker, [f"{BASE}/state"]) as late:
-        return late.wait_for(f"{BASE}/state", lambda m: m.retain, timeout=10).json()
+        time.sleep(0.5)  # retained messages arrive right after SUBACK
+        return next((m.json() for m in late.messages.get(f"{BASE}/state", []) if m.retain), {})
 
 
 def settles_on(broker, key: str, expected, timeout: float = 20.0) -> bool:
     """The broker's retained state reaches `expected` and is still there a second later."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if retained_state(broker)[key] == expected:
+        if retained_state(broker).get(key) == expected:
             time.sleep(1.0)
-            return retained_state(broker)[key] == expected
+            return retained_state(broker).get(key) == expected
         time.sleep(0.2)
     return False
 
@@ -73,9 +75,10 @@ def test_a_burst_of_64_commands_gives_64_events_and_the_last_state(tmp_path, mos
 def test_retained_state_ends_on_the_last_command_in_20_of_20_bursts_while_paused(tmp_path, mosquitto):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
     rng = random.Random(12)
-    with Subscriber(mosquitto, [f"{BASE}/event"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/event", f"{BASE}/availability"]) as sub, DaemonProcess(config) as daemon:
+        sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=STARTUP)
         publish(mosquitto, f"{BASE}/set/paused", "ON")
-        assert settles_on(mosquitto, "paused", True, timeout=STARTUP)
+        assert settles_on(mosquitto, "paused", True)
         outcomes = []
         for trial in range(20):
             last = ("match", "uplift", "off")[trial % 3]
