@@ -1,0 +1,49 @@
+"""Detect + classify latency per detector, one face, int8 on 2 threads:
+python -m bench.latency [--model M.tflite] [--rounds 3]
+
+The real-face scenes (the photos scaled so the face is 40-200 px, bench/real_scenes.py) and the
+photos themselves, as JPEG as a webcam sends them, go through bench.stages - the same per-frame
+code `make bench` times - for each detector in turn, frame by frame, so load hits all alike.
+Frames where a detector finds exactly one face count. Needs ../shared/data/frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from moodcast.classifier import bundled_model
+from moodcast.config import DetectorConfig
+
+from bench import stages
+from bench.real_scenes import real_scenes
+from bench.scenes import ROOT, encode_jpeg, photo_scenes
+
+DETECTORS = {"blazeface full (default)": DetectorConfig(), "haar": DetectorConfig(kind="haar", min_face_px=60)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=None, help="int8 .tflite (default: the bundled one)")
+    p.add_argument("--frames", type=Path, default=ROOT.parent / "shared" / "data" / "frames")
+    p.add_argument("--scenes", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args(argv)
+    photos = photo_scenes(a.frames)
+    if not photos:
+        raise SystemExit(f"{a.frames}: no photos with labels.csv")
+    model = a.model or bundled_model()
+    frames = [(encode_jpeg(s.image), "real") for s in real_scenes(photos, a.scenes) + photos] * a.rounds
+    configs = [stages.load_config(name, model, 2, d) for name, d in DETECTORS.items()]
+    stages.run_stages(configs, frames, None)
+    print(f"model {model.name}, {len(frames)} frames per detector:")
+    for c in configs:
+        r = stages.report(c)
+        one, det, cls = r["one_face_detect_classify_ms"], r["stages_ms"]["detect"], r["stages_ms"]["classify"]
+        print(f"  {c.name:<26} detect+classify, one face: p50 {one['p50']:.1f} ms, p95 {one['p95']:.1f} ms "
+              f"(n={one['n']}); detect p50 {det['p50']:.2f}, classify p50 {cls['p50']:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
