@@ -56,10 +56,10 @@ def _camera(cfg: Config) -> list[Finding]:
 
 
 def _replay(path: str) -> list[Finding]:
-    from moodcast.camera import SourceError
+    from moodcast.camera import Replay, SourceError
 
     try:
-        check_replay(path)
+        Replay(path, 1.0, loop=False).check()
     except SourceError as e:
         return [Finding("error", f"[camera] path: {e}")]
     return []
@@ -109,14 +109,3 @@ def _mqtt(cfg: Config) -> list[Finding]:
         except ConfigError as e:
             findings.append(Finding("error", str(e)))
     return findings
-
-
-def check_replay(path: str) -> None:
-    """A replay that cannot be read fails before the daemon starts, in one line that names it."""
-    from moodcast.camera import Replay
-
-    segments = Replay(path, 1.0, loop=False).segments()
-    try:
-        next(segments, None)  # opens it and decodes the first image or frame; raises SourceError
-    finally:
-        segments.close()

@@ -103,7 +103,7 @@ def load_config(args):
 
 
 def cmd_run(args, cfg) -> int:
-    from moodcast.checks import check_detector_model, check_replay
+    from moodcast.checks import check_detector_model
     from moodcast.daemon import Daemon
     from moodcast.logs import setup_logging
 
@@ -112,8 +112,6 @@ def cmd_run(args, cfg) -> int:
     check_detector_model(cfg)
     if args.replay:
         cfg.camera.source, cfg.camera.path, cfg.camera.realtime = "replay", args.replay, not args.fast
-    if cfg.camera.source == "replay":  # given here or in the config: a bad path fails before "running"
-        check_replay(cfg.camera.path)
     setup_logging(cfg.logging.level)
     daemon = Daemon(cfg, args.signals)
     code = daemon.run()
