@@ -107,7 +107,7 @@ class DetectorConfig:
     min_face_px: int = _opt(40, range=(12, 2048), doc="smallest face, in pixels of the original frame")
     scale_factor: float = _opt(1.15, range=(1.01, 2.0))
     min_neighbors: int = _opt(5, range=(1, 50))
-    score_threshold: float = _opt(0.5, range=(0.0, 1.0), doc="blazeface and yunet: least face confidence")
+    score_threshold: float = _opt(0.6, range=(0.0, 1.0), doc="blazeface and yunet: least face confidence")
     faces: str = _opt("largest", choices=("largest", "all"))
 
 
