@@ -2,10 +2,10 @@
 
 The model sees the frame letterboxed into a square of `input_size` pixels, RGB scaled to [-1, 1],
 and returns, per anchor, one logit and 16 numbers: box centre offset, box size and six keypoints
-(x, y pairs), all in input pixels relative to the anchor centre. The anchor layout, the score
-threshold and the weighted NMS follow MediaPipe's graph options
+(x, y pairs), all in input pixels relative to the anchor centre. The anchor layout, the sigmoid
+scores and the weighted NMS follow MediaPipe's graph options
 (mediapipe/modules/face_detection/face_detection_{short,full}_range_common.pbtxt and
-calculators/tflite/ssd_anchors_calculator.cc), so the boxes match what MediaPipe itself reports.
+calculators/tflite/ssd_anchors_calculator.cc); the score threshold is [detector] score_threshold.
 """
 
 from __future__ import annotations
