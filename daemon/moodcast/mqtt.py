@@ -37,6 +37,7 @@ class MqttLink:
         self._ever_connected = False
         self._last_problem = ""
         self._connected_at = 0.0
+        self._answered = False  # a CONNACK (accepting or refusing) came for this connection attempt
         self._last_loss = ("", 0.0)  # (text, when): a flapping connection is logged once a minute
         self._ssl_context = ssl_context(cfg) if cfg.tls.enabled else None
         self.client = self._make_client(device_id)
@@ -93,6 +94,7 @@ class MqttLink:
 
     # paho callbacks (paho's network thread: keep them short)
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             self._problem(f"broker {self.cfg.host}:{self.cfg.port} refused the connection: {reason_code}")
             return
@@ -114,7 +116,8 @@ class MqttLink:
         was_connected = self.connected.is_set()
         self.connected.clear()
         self.outbox.disconnected()
-        if not was_connected:  # closed before CONNACK: TLS expected, not MQTT, a refused will topic...
+        answered, self._answered = self._answered, False
+        if not was_connected and not answered:  # closed before CONNACK: TLS expected, not MQTT, a bad will...
             self._problem(f"cannot connect to {self.cfg.host}:{self.cfg.port}: no answer to CONNECT "
                           f"({reason_code}): {self._diagnose_silence(reason_code)}")
         elif reason_code != 0:
