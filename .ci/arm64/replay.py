@@ -1,6 +1,8 @@
 """Replay the bundled samples through the installed `moodcast run` against a Mosquitto started here,
-and write what it published (state and events, in order) without wall-clock fields, one JSON per
-line, so that two machines' replays can be compared byte for byte.
+and write the events it published (mood changes, faces found and lost, recommendations), in order
+and without wall-clock fields, one JSON per line, so that two machines' replays can be compared
+byte for byte. A replay runs in virtual time, so its events do not depend on the machine's speed;
+how many `state` snapshots are published does (they are rate-limited in wall time): only counted.
 
 usage: python replay.py MOODCAST_BIN MOSQUITTO OUTFILE      (run with the moodcast venv's Python)
 """
@@ -79,12 +81,11 @@ def main() -> int:
     if run.returncode:
         print(run.stdout + run.stderr, file=sys.stderr)
         return run.returncode
-    kept = [json.dumps({"topic": t.rsplit("/", 1)[1], "payload": strip(json.loads(p))}, sort_keys=True)
-            for t, p in messages if t.rsplit("/", 1)[1] in ("state", "event")]
-    Path(out).write_text("".join(line + "\n" for line in kept))
-    states = [json.loads(line)["payload"] for line in kept if json.loads(line)["topic"] == "state"]
-    print(f"replay: {len(kept)} state/event messages in {took:.1f} s; first state: "
-          f"{json.dumps(states[0], sort_keys=True) if states else 'none'}")
+    events = [json.dumps(strip(json.loads(p)), sort_keys=True) for t, p in messages if t.endswith("/event")]
+    Path(out).write_text("".join(line + "\n" for line in events))
+    moods = [json.loads(e)["to"] for e in events if json.loads(e)["type"] == "mood_changed"]
+    states = sum(t.endswith("/state") for t, _ in messages)
+    print(f"replay: {took:.1f} s, {len(events)} events, moods {' -> '.join(moods)}, {states} state snapshots")
     return 0
 
 

@@ -1,0 +1,81 @@
+"""For each bundled sample: every face the default detector (and the Haar fallback) finds, the
+classifier's input and its probabilities, at full float precision, one JSON per line.
+
+Between arm64 and x86_64 the face boxes, the classifier's input (its sha256) and the int8
+classifier's probabilities must be identical. BlazeFace is a float32 model, and float kernels round
+differently on NEON and AVX, so its face score and eye points may differ in the last bits (seen:
+1e-7): `compare` allows 1e-4 there and says how far apart they were.
+
+usage: python scores.py OUTFILE          (run with the moodcast venv's Python)
+       python scores.py compare A B      (exit 1 on a difference)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import moodcast
+from moodcast.classifier import EmotionClassifier
+from moodcast.config import DetectorConfig
+from moodcast.detector import crop_face, make_detector
+from moodcast.preprocess import prepare_face
+
+
+FLOAT_FIELDS = ("score", "eyes")  # BlazeFace's float32 outputs
+
+
+def floats(value) -> list[float]:
+    if isinstance(value, (list, tuple)):
+        return [f for v in value for f in floats(v)]
+    return [] if value is None else [float(value)]
+
+
+def compare(a_path: str, b_path: str) -> int:
+    a = [json.loads(line) for line in open(a_path)]
+    b = [json.loads(line) for line in open(b_path)]
+    exact = lambda r: {**r, "face": {k: v for k, v in r["face"].items() if k not in FLOAT_FIELDS}}  # noqa: E731
+    if len(a) != len(b) or any(exact(x) != exact(y) for x, y in zip(a, b)):
+        print("scores: faces, boxes, classifier inputs or probabilities differ")
+        return 1
+    gap = max((abs(u - v) for x, y in zip(a, b) for k in FLOAT_FIELDS
+               for u, v in zip(floats(x["face"][k]), floats(y["face"][k]))), default=0.0)
+    if gap > 1e-4:
+        print(f"scores: BlazeFace's float outputs differ by {gap:.3g}")
+        return 1
+    print(f"scores: {len(a)} faces: boxes, classifier inputs and int8 probabilities identical; "
+          f"BlazeFace's float score and eye points within {gap:.2g}")
+    return 0
+
+
+def main() -> int:
+    if sys.argv[1] == "compare":
+        return compare(*sys.argv[2:4])
+    samples = Path(moodcast.__file__).parent / "samples"
+    classifier = EmotionClassifier()
+    lines = []
+    for kind in ("blazeface", "haar"):
+        detector = make_detector(DetectorConfig(kind=kind))
+        for path in sorted(samples.glob("*.png")):
+            image = cv2.imread(str(path))
+            for face in detector.detect(image):
+                x = prepare_face(crop_face(image, face))
+                probs = classifier.predict(x)
+                lines.append(json.dumps({
+                    "detector": kind, "image": path.name, "face": dataclasses.asdict(face),
+                    "input_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+                    "probs": dict(zip(classifier.labels, map(float, probs)))}, default=float))
+    Path(sys.argv[1]).write_text("".join(line + "\n" for line in lines))
+    print(f"scores: {len(lines)} faces in {len(list(samples.glob('*.png')))} samples, "
+          f"{', '.join(sorted({json.loads(line)['detector'] for line in lines}))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
