@@ -35,7 +35,7 @@ def table(results: dict) -> str:
                   f"  classify int8 ~{c['int8_1t_ms']} ms (1 thread) / ~{c['int8_4t_ms']} ms (4), "
                   f"fp32 ~{c['fp32_1t_ms']} / ~{c['fp32_4t_ms']} ms  [op count x published MobileNet v1 Pi 4 timings]"]
         if "detect_ms_range" in est:
-            lines.append(f"  Haar detect ~{est['detect_ms_range'][0]:.0f}-{est['detect_ms_range'][1]:.0f} ms CPU per frame, "
+            lines.append(f"  detect (default detector) ~{est['detect_ms_range'][0]:.0f}-{est['detect_ms_range'][1]:.0f} ms CPU per frame, "
                          f"daemon CPU at 5 fps ~{est.get('cpu_percent_at_5fps_range', ['?', '?'])[0]}-"
                          f"{est.get('cpu_percent_at_5fps_range', ['?', '?'])[1]} % of a core  [ASSUMED 3-5x slower core]")
         lines.append(f"  measure it on the Pi: {est['measure_on_the_pi']}")
