@@ -21,6 +21,8 @@ MODEL := daemon/moodcast/models/moodcast-vgg16-w100
 # the model shipped before v2, taken from git history for the before/after table of `make eval`
 BASELINE_REV := 3ff5002
 BASELINE := daemon/moodcast/models/moodcast-vgg16-w050-int8
+# `make eval EVAL_OUT=edge_model/eval` refreshes the committed metrics the model card is made from
+EVAL_OUT ?= out/eval
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
@@ -71,7 +73,7 @@ model: $(VENV)/.dev out/baseline
 	$(BIN)/python -m edge_model.card --model $(MODEL)-int8.tflite --metrics edge_model/eval/metrics.json --run $(RUN)
 
 eval: $(VENV)/.dev out/baseline
-	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite $(if $(wildcard $(MODEL)-float32.tflite),--float-model $(MODEL)-float32.tflite) --baseline out/baseline/$(notdir $(BASELINE)).tflite --data $(DATA) --out out/eval
+	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite $(if $(wildcard $(MODEL)-float32.tflite),--float-model $(MODEL)-float32.tflite) $(if $(wildcard $(RUN)/selection.json),--run $(RUN)) --baseline out/baseline/$(notdir $(BASELINE)).tflite --data $(DATA) --out $(EVAL_OUT)
 
 out/baseline:
 	mkdir -p $@.tmp && for ext in tflite json; do git show $(BASELINE_REV):$(BASELINE).$$ext > $@.tmp/$(notdir $(BASELINE)).$$ext; done && mv $@.tmp $@

@@ -20,6 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from edge_model.dataset import describe_targets
 from edge_model.evaluate import PROTOCOL_NAMES, file_facts
 
 DEVICE, FLOAT = "int8", "float32"
@@ -50,12 +51,6 @@ def training_summary(run: Path) -> dict:
     }
 
 
-def targets_text(c: dict) -> str:
-    mix = c["fer2013_mix"]
-    return (f"the FER+ vote distribution (single votes dropped) x {1 - mix:g} plus the original FER2013 label "
-            f"x {mix:g}")
-
-
 def augmentation() -> dict:
     """The training augmentation, read from edge_model.augment's defaults rather than restated."""
     from edge_model.augment import augment_batch
@@ -80,7 +75,7 @@ def json_card_fields(facts: dict, key: str) -> dict:
     m, t = facts["metrics"], facts["training"]
     c = t["config"]
     return {
-        "classes": m["classes"], "targets": targets_text(c),
+        "classes": m["classes"], "targets": describe_targets(c["fer2013_mix"]),
         "architecture": c["model"], "width": c["width"], "params": c["params"], "macs": facts["card"]["macs"],
         **{k: facts["files"][key][k] for k in ("file_bytes", "sha256")},
         "data": {"file": m["data"]["path"], "sha256": m["data"]["sha256"],
@@ -159,7 +154,7 @@ def _training(facts: dict) -> str:
     t, aug = facts["training"], facts["augmentation"]
     c, sel = t["config"], t["selection"]
     chosen, plain = sel["chosen"], sel["unadjusted"]
-    rows = [("Data", f"FER2013 Training split, {c['train_faces']:,} faces with FER+ emotion votes; target: {targets_text(c)}"),
+    rows = [("Data", f"FER2013 Training split, {c['train_faces']:,} faces with FER+ emotion votes; target: {describe_targets(c['fer2013_mix'])}"),
             ("Class imbalance", f"loss weight of a class = (1/prior)^{c['class_weight_power']:g}, normalised; then "
                                 f"post-hoc logit adjustment (logits - tau * log(training prior), Menon et al. 2021) "
                                 f"with tau = {chosen['tau']:g}, folded into the output layer's bias before quantization "

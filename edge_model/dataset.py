@@ -88,3 +88,9 @@ def _read_ferplus_csv(path: Path, n_rows: int) -> np.ndarray:
     if len(rows) != n_rows:
         raise ValueError(f"{path}: {len(rows)} rows, but fer2013.csv has {n_rows}")
     return np.array([[int(r[c]) for c in FERPLUS_COLUMNS] for r in rows], np.uint8)
+
+
+def describe_targets(fer2013_mix: float) -> str:
+    """The training target in words, for the model's cards (edge_model.train builds it)."""
+    return (f"the FER+ vote distribution (single votes dropped) x {1 - fer2013_mix:g} plus the original FER2013 label "
+            f"x {fer2013_mix:g}")

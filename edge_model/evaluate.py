@@ -188,11 +188,11 @@ def tta_views(images: np.ndarray, shift: int = TTA_SHIFT) -> np.ndarray:
 def predict_trained(run: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The trained network (PyTorch float32, chosen checkpoint, logit adjustment applied):
     (single centre crop, ten-crop TTA average)."""
-    from edge_model.handoff import load_selected, torch_probabilities
+    from edge_model.handoff import TrainedNetwork
 
-    classes = load_selected(run)[0]["classes"]
-    views = [torch_probabilities(run, prepare_batch(v)) for v in tqdm(tta_views(images), desc="ten-crop views", unit="view")]
-    return to_fer_order(views[0], classes), to_fer_order(np.mean(views, axis=0), classes)
+    net = TrainedNetwork(run)
+    views = [net.probabilities(prepare_batch(v)) for v in tqdm(tta_views(images), desc="ten-crop views", unit="view")]
+    return to_fer_order(views[0], net.classes), to_fer_order(np.mean(views, axis=0), net.classes)
 
 
 # --- scoring and reporting -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_model.architecture import VGG16_BLOCKS
 from edge_model.select import adjust
 
 
@@ -40,8 +41,6 @@ def keras_weights(state: dict, tau: float = 0.0, prior: np.ndarray | None = None
 
 def _block_position(n: int) -> tuple[int, int]:
     """The n-th conv layer (0-based) -> (block, conv) in 1-based Keras names."""
-    from edge_model.architecture import VGG16_BLOCKS
-
     for b, block in enumerate(VGG16_BLOCKS, start=1):
         if n < len(block):
             return b, n + 1
@@ -74,19 +73,28 @@ def keras_model(run: Path):
     return model
 
 
-def torch_probabilities(run: Path, faces_nhwc: np.ndarray) -> np.ndarray:
-    """Softmax of the chosen checkpoint in PyTorch float32, adjustment applied: what the card calls
-    the trained network, against which the .tflite files are checked."""
-    import torch
+class TrainedNetwork:
+    """The chosen checkpoint in PyTorch float32 with the adjustment applied: what the card calls the
+    trained network, against which the .tflite files are checked. Loaded once, run on many batches."""
 
-    from edge_model.net import VGG16, to_nchw
+    def __init__(self, run: Path):
+        from edge_model.net import VGG16
 
-    config, selection, state = load_selected(run)
-    model = VGG16(len(config["classes"]), config["width"])
-    model.load_state_dict(state)
-    model.eval()
-    with torch.no_grad():
-        logits = np.concatenate([model(to_nchw(faces_nhwc[i:i + 512])).numpy() for i in range(0, len(faces_nhwc), 512)])
-    logits = adjust(logits.astype(np.float64), np.asarray(selection["prior"]), selection["chosen"]["tau"])
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        config, selection, state = load_selected(run)
+        self.classes = config["classes"]
+        self.prior, self.tau = np.asarray(selection["prior"]), selection["chosen"]["tau"]
+        self.model = VGG16(len(self.classes), config["width"])
+        self.model.load_state_dict(state)
+        self.model.eval()
+
+    def probabilities(self, faces_nhwc: np.ndarray, batch: int = 512) -> np.ndarray:
+        import torch
+
+        from edge_model.net import to_nchw
+
+        with torch.no_grad():
+            logits = np.concatenate([self.model(to_nchw(faces_nhwc[i:i + batch])).numpy()
+                                     for i in range(0, len(faces_nhwc), batch)])
+        logits = adjust(logits.astype(np.float64), self.prior, self.tau)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -86,16 +86,11 @@ def write_card(path: Path, run_config: dict, kind: str, calibration: int) -> Non
         "(moodcast.preprocess.prepare_face)", "quantization": kind,
         "calibration": f"{calibration} random Training faces" if kind == "int8" else None,
         "architecture": run_config["model"], "width": run_config["width"], "params": run_config["params"],
-        "macs": run_config["macs"], "targets": training_targets_text(run_config),
+        "macs": run_config["macs"], "targets": dataset.describe_targets(run_config["fer2013_mix"]),
+        "class_weight_power": run_config["class_weight_power"],
         "selection": run_config["selection"], "file_bytes": path.stat().st_size,
     }
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-
-
-def training_targets_text(run_config: dict) -> str:
-    mix = run_config["fer2013_mix"]
-    return (f"FER+ vote distribution x {1 - mix:g} + original FER2013 label x {mix:g}, class weights "
-            f"(1/prior)^{run_config['class_weight_power']:g}")
 
 
 def verify(paths: dict, test: dataset.Split, max_delta: float) -> int:

@@ -19,7 +19,7 @@ from tests.media import fer_fixtures
 torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
 
 from edge_model import train  # noqa: E402
-from edge_model.handoff import torch_probabilities  # noqa: E402
+from edge_model.handoff import TrainedNetwork  # noqa: E402
 
 
 def fixture_faces() -> tuple[np.ndarray, np.ndarray]:
@@ -107,10 +107,10 @@ def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp
     assert convert.main(["--run", str(run), "--data", data, "--out", str(tmp_path / "m" / "tiny"),
                          "--calibration", "64", "--max-delta", "100"]) == 0
     x = prepare_batch(fixture_faces()[0])
-    expected = torch_probabilities(run, x)
+    expected = TrainedNetwork(run).probabilities(x)
     unadjusted = dict(selection, chosen=dict(selection["chosen"], tau=0.0))
     (run / "selection.json").write_text(json.dumps(unadjusted))
-    assert np.abs(torch_probabilities(run, x) - expected).max() > 1e-3  # tau really changes the output
+    assert np.abs(TrainedNetwork(run).probabilities(x) - expected).max() > 1e-3  # tau really changes the output
 
     flt = EmotionClassifier(tmp_path / "m" / "tiny-float32.tflite")
     got = np.stack([flt.predict(xi) for xi in x])
