@@ -35,6 +35,7 @@ def test_metrics_on_a_hand_worked_example():
     assert [pc[c]["support"] for c in "abc"] == [2, 1, 3]
     assert m["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
     assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0 + 2 / 3) / 3) and m["min_recall"] == pytest.approx(0.5)
 
 
 def test_a_class_never_predicted_or_absent_scores_zero_not_nan():
@@ -42,6 +43,8 @@ def test_a_class_never_predicted_or_absent_scores_zero_not_nan():
     assert m["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert m["per_class"]["a"]["precision"] == pytest.approx(2 / 3)
+    # class c has no test faces, so it counts in no recall: the mean is over a (1.0) and b (0.0)
+    assert m["balanced_accuracy"] == pytest.approx(0.5) and m["min_recall"] == 0.0
 
 
 def test_rows_outside_the_model_classes_are_misses_and_false_positives():
