@@ -21,6 +21,7 @@ from moodcast.commands import Command, CommandError, Incoming, parse_command
 from moodcast.config import Config
 from moodcast.detector import make_detector
 from moodcast.errors import USER_ERRORS
+from moodcast.heap import return_large_buffers
 from moodcast.logs import setup_logging
 from moodcast.mqtt import MqttLink
 from moodcast.notify import Notifier
@@ -40,6 +41,7 @@ LIVE_CAMERA = {"max_fps", "idle_after_s", "idle_fps"}  # [camera] keys a reload 
 class Daemon:
     def __init__(self, config: Config, signals: EarlySignals | None = None):
         self.config = config
+        return_large_buffers()  # a flood of oversized commands must not grow the daemon for good
         # `moodcast run` passes the handlers it installed first (moodcast.signals): a signal during start-up counts
         self.stop_event = signals.stop if signals else threading.Event()
         self.reload_requested = signals.reload if signals else threading.Event()
