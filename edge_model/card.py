@@ -15,6 +15,7 @@ import inspect
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -35,16 +36,35 @@ GOALS = (("FER+ majority top-1", "ferplus-majority", "accuracy", 0.86),
 
 # --- gathering facts -----------------------------------------------------------------------------
 
+def training_stages(run: Path) -> list[dict]:
+    """The run and, before it, each run it was warm-restarted from (train --init), oldest first."""
+    stages: list[dict] = []
+    at, used = run, None  # `used`: epochs of an earlier run that the next one started from
+    while True:
+        config = json.loads((at / "config.json").read_text())
+        with (at / "metrics.csv").open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if used is None or int(r["epoch"]) <= used]
+        stages.insert(0, {"run": str(at), "config": config, "epochs_trained": max(int(r["epoch"]) for r in rows),
+                          "wall_seconds": round(sum(float(r["seconds"]) for r in rows), 1)})
+        if not config.get("init"):
+            return stages
+        init = Path(config["init"])
+        used = int(re.fullmatch(r"epoch_(\d+)\.pt", init.name).group(1))
+        at = init.parent
+
+
 def training_summary(run: Path) -> dict:
     """The run's config plus what actually happened: epochs trained, wall time, selected epoch."""
-    config = json.loads((run / "config.json").read_text())
-    with (run / "metrics.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    stages = training_stages(run)
+    config = stages[-1]["config"]
+    earlier = sum(s["epochs_trained"] for s in stages[:-1])
     return {
         "config": config,
-        "epochs_planned": config["epochs"],
-        "epochs_trained": max(int(r["epoch"]) for r in rows),
-        "wall_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
+        "stages": stages,
+        "epochs_planned": earlier + config["epochs"],
+        "epochs_trained": earlier + stages[-1]["epochs_trained"],
+        "epochs_before_last_cycle": earlier,
+        "wall_seconds": round(sum(s["wall_seconds"] for s in stages), 1),
         "selection": json.loads((run / "selection.json").read_text()),
         "val_protocol": "PublicTest, FER+ majority",
         "hardware": config["hardware"],
@@ -160,14 +180,14 @@ def _training(facts: dict) -> str:
                                 f"with tau = {chosen['tau']:g}, folded into the output layer's bias before quantization "
                                 "(no cost on device)"),
             ("Selection rule (fixed before training)", sel["rule"]),
-            ("Chosen", f"epoch {chosen['epoch']}, tau {chosen['tau']:g}: PublicTest FER+ top-1 {pc(chosen['ferplus_top1'])}, "
+            ("Chosen", f"epoch {_epoch_words(t, chosen['epoch'])}, tau {chosen['tau']:g}: "
+                       f"PublicTest FER+ top-1 {pc(chosen['ferplus_top1'])}, "
                        f"macro-F1 {pc(chosen['ferplus_macro_f1'])}, lowest recall {pc(chosen['ferplus_min_recall'])}, "
                        f"FER2013 balanced accuracy {pc(chosen['fer2013_balanced_accuracy'])} (without the adjustment: "
                        f"{pc(plain['ferplus_top1'])}, {pc(plain['ferplus_macro_f1'])}, {pc(plain['ferplus_min_recall'])}, "
                        f"{pc(plain['fer2013_balanced_accuracy'])})"),
             ("Schedule", f"{t['epochs_trained']} of {t['epochs_planned']} planned epochs, batch {c['batch']}, "
-                         f"SGD + Nesterov momentum 0.9, peak lr {c['lr']} after {c['warmup']} warm-up epoch(s), "
-                         f"cosine decay, weight decay {c['weight_decay']}, seed {c['seed']}"),
+                         f"SGD + Nesterov momentum 0.9, {_cycles(t)}, weight decay {c['weight_decay']}, seed {c['seed']}"),
             ("Augmentation", f"shift up to ±{100 * aug['max_shift']:.0f} %, rotation ±{aug['max_rotate']:g}°, "
                              f"scale {aug['scale'][0]:g}–{aug['scale'][1]:g}, horizontal flip, "
                              f"random erasing p={aug['erase_p']:g}"),
@@ -180,8 +200,27 @@ def _training(facts: dict) -> str:
     epochs = [(e["epoch"], f"{e['tau']:g}", pc(e["ferplus_top1"]), pc(e["ferplus_macro_f1"]), pc(e["ferplus_min_recall"]),
                pc(e["fer2013_balanced_accuracy"])) for e in sel["best_per_epoch"]]
     return ("## Training\n\n" + _table(("Property", "Value"), rows)
-            + "\n\nPublicTest per epoch, at the tau with the best FER+ macro-F1 for that epoch:\n\n"
+            + f"\n\nPublicTest per epoch{' of the last cycle' if len(t['stages']) > 1 else ''}, at the tau with the "
+              "best FER+ macro-F1 for that epoch:\n\n"
             + _table(("Epoch", "tau", "FER+ top-1", "FER+ macro-F1", "FER+ lowest recall", "FER2013 balanced acc."), epochs))
+
+
+def _cycles(t: dict) -> str:
+    """One cosine cycle, or several when the run was warm-restarted from an earlier one (train --init)."""
+    def cycle(s: dict) -> str:
+        c = s["config"]
+        return f"peak lr {c['lr']} after {c['warmup']} warm-up epoch(s), cosine decay over {c['epochs']} epochs"
+    if len(t["stages"]) == 1:
+        return cycle(t["stages"][0])
+    parts = [f"cycle {i}: {s['epochs_trained']} epochs, {cycle(s)}"
+             + (f", from `{s['config']['init']}`" if i > 1 else "") for i, s in enumerate(t["stages"], 1)]
+    return "warm restarts (SGDR, Loshchilov & Hutter 2017; optimizer state reset): " + "; ".join(parts)
+
+
+def _epoch_words(t: dict, epoch: int) -> str:
+    if len(t["stages"]) == 1:
+        return str(epoch)
+    return f"{epoch} of the last cycle ({t['epochs_before_last_cycle'] + epoch} in all)"
 
 
 def _protocols(facts: dict) -> str:
@@ -415,7 +454,7 @@ def main(argv=None) -> int:
         "metrics": metrics, "metrics_path": str(args.metrics), "training": training,
         "augmentation": augmentation(), "compute_note": args.compute_note, "training_note": args.training_note,
         "figures": copy_figures(metrics, args.metrics.parent, args.figures, args.out.parent),
-        "commands": commands(args, training["config"], metrics, argv),
+        "commands": commands(args, training["stages"], metrics, argv),
     }
     for key in files:
         update_json_card(Path(files[key]["path"]), json_card_fields(facts, key))
@@ -436,16 +475,23 @@ def copy_figures(metrics: dict, src: Path, dest: Path, card_dir: Path) -> dict:
     return links
 
 
-def commands(args: argparse.Namespace, c: dict, metrics: dict, argv: list[str]) -> list[str]:
-    """train -> quantize -> evaluate -> card, as they were run for this card."""
+def commands(args: argparse.Namespace, stages: list[dict], metrics: dict, argv: list[str]) -> list[str]:
+    """train (once per cycle) -> select -> quantize -> evaluate -> card, as they were run for this card."""
     stem = str(args.model).removesuffix("-int8.tflite")
-    return [f"python -m edge_model.train --data {c['data']} --out {c['out']} --width {c['width']} --epochs {c['epochs']} "
-            f"--batch {c['batch']} --lr {c['lr']} --warmup {c['warmup']} --weight-decay {c['weight_decay']} "
-            f"--fer2013-mix {c['fer2013_mix']} --class-weight-power {c['class_weight_power']} --seed {c['seed']}",
-            f"python -m edge_model.select --run {args.run} --data {c['data']}",
-            f"python -m quantize.convert --run {args.run} --data {c['data']} --out {stem}",
+    data = stages[-1]["config"]["data"]
+    return [*(train_command(s["config"]) for s in stages),
+            f"python -m edge_model.select --run {args.run} --data {data}",
+            f"python -m quantize.convert --run {args.run} --data {data} --out {stem}",
             metrics["command"],
             "python -m edge_model.card " + shlex.join(map(str, argv))]
+
+
+def train_command(c: dict) -> str:
+    init = f" --init {c['init']}" if c.get("init") else ""
+    return (f"python -m edge_model.train --data {c['data']} --out {c['out']} --width {c['width']} "
+            f"--epochs {c['epochs']} --batch {c['batch']} --lr {c['lr']} --warmup {c['warmup']} "
+            f"--weight-decay {c['weight_decay']} "
+            f"--fer2013-mix {c['fer2013_mix']} --class-weight-power {c['class_weight_power']} --seed {c['seed']}{init}")
 
 
 if __name__ == "__main__":

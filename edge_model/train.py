@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training and validation faces (smoke tests)")
+    p.add_argument("--init", type=Path,
+                   help="start from these weights (an epoch_NNN.pt of an earlier run) with a fresh optimizer and "
+                        "schedule: a warm restart that lengthens training without redoing it")
     p.add_argument("--stop-after", type=int, default=0,
                    help="stop after this many epochs in this invocation (resume later with the same command)")
     return p.parse_args(argv)
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     model = VGG16(N_CLASSES, args.width).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                                 weight_decay=args.weight_decay)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location=device))
     start_epoch = _resume(model, optimizer, args.out, device)
     _write_config(args, model, device, len(train), len(val), prior)
     print(f"training {model_name(args.width)} on {device}: {_params(model):,} params, {len(train)} train / "

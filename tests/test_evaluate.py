@@ -192,6 +192,31 @@ def test_training_summary_reads_what_actually_happened(tmp_path):
     assert t["wall_seconds"] == 600.5 and t["val_protocol"] == "PublicTest, FER+ majority"
 
 
+def test_a_warm_restart_counts_every_cycle_and_gives_each_its_command(tmp_path):
+    """train --init: the card follows the run back to the one it started from, using only the epochs it used."""
+    facts = small_facts(tmp_path)  # "run": 3 epochs of 24 planned
+    first = tmp_path / "run"
+    restart = tmp_path / "restart"
+    restart.mkdir()
+    config = json.loads((first / "config.json").read_text())
+    (restart / "config.json").write_text(json.dumps(config | {"out": str(restart), "epochs": 4, "lr": 0.01,
+                                                              "init": str(first / "epoch_002.pt")}))
+    (restart / "metrics.csv").write_text("epoch,lr,loss,train_acc,val_ferplus_acc,val_fer2013_acc,seconds\n"
+                                         "1,0.01,1.2,0.6,0.60,0.50,50\n2,0.005,1.1,0.7,0.62,0.51,50\n")
+    (restart / "selection.json").write_text((first / "selection.json").read_text())
+    t = training_summary(restart)
+    assert [s["epochs_trained"] for s in t["stages"]] == [2, 2]  # epoch 3 of the first run was not used
+    assert (t["epochs_trained"], t["epochs_planned"], t["wall_seconds"]) == (4, 6, 400.5)
+    md = render(facts | {"training": t})
+    assert "epoch 2 of the last cycle (4 in all)" in md and "4 of 6 planned epochs" in md
+    assert f"cycle 2: 2 epochs, peak lr 0.01 after 1 warm-up epoch(s), cosine decay over 4 epochs, from `{first}" in md
+    from edge_model import card
+
+    args = card.parse_args(["--model", "m-int8.tflite", "--metrics", "metrics.json", "--run", str(restart)])
+    lines = card.commands(args, t["stages"], small_metrics() | {"command": "evaluate"}, [])
+    assert "--init" not in lines[0] and lines[1].endswith(f"--init {first / 'epoch_002.pt'}")
+
+
 def test_model_card_markdown(tmp_path):
     md = render(small_facts(tmp_path))
     device_fer = classification_metrics(np.array([0, 3, 3, 4, 6, 6, 1]), np.array([0, 3, 6, 4, 6, 3, 0]))["accuracy"]

@@ -63,6 +63,18 @@ def test_training_resumes_exactly(tmp_path):
     assert config["train_faces"] == 224 and sum(config["train_prior"]) == pytest.approx(1, abs=1e-4)
 
 
+def test_a_warm_restart_starts_from_the_given_weights(tmp_path):
+    data = small_npz(tmp_path / "small.npz")
+    assert train.main(run_args(data, tmp_path / "first")) == 0
+    # lr 0: SGD leaves every weight where --init put it (BatchNorm's running statistics still move)
+    assert train.main(run_args(data, tmp_path / "again", "--init", str(tmp_path / "first" / "epoch_002.pt"),
+                               "--epochs", "1", "--lr", "0")) == 0
+    a, b = (torch.load(tmp_path / d / f) for d, f in (("first", "epoch_002.pt"), ("again", "epoch_001.pt")))
+    weights = [k for k in a if k.endswith("weight")]
+    assert weights and all(torch.equal(a[k], b[k]) for k in weights)
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["init"].endswith("epoch_002.pt")
+
+
 def test_targets_mix_votes_and_the_original_label(tmp_path):
     split = dataset.load(small_npz(tmp_path / "small.npz"))["Training"]
     _, y = train.training_targets(split, fer2013_mix=0.25)
