@@ -579,6 +579,10 @@ enable_service() {
 }
 
 next_steps() {
+    local start="Start it and watch the log:
+       sudo systemctl start $UNIT"
+    # a chroot or an image being built: nothing to start here, the unit is enabled for the next boot
+    systemd_running || start="It starts at the next boot ($(no_systemd) now); then watch the log:"
     cat <<EOF
 
 Next steps:
@@ -590,8 +594,7 @@ Next steps:
        sudo $0 --set-secret youtube_api_key
   3. Spotify (optional): authorise once, as the service user with its credentials:
        sudo $HELPER spotify-auth -c $ETC/config.toml
-  4. Start it and watch the log:
-       sudo systemctl start $UNIT
+  4. $start
        systemctl status $UNIT
        journalctl -u $UNIT -f            (only mood changes: journalctl -u $UNIT MOOD=happy)
   Guide and troubleshooting: $SHARE/install.md

@@ -259,6 +259,8 @@ def test_without_a_running_systemd_the_unit_is_enabled_for_the_next_boot(pi_root
             " at the next boot") in out
     assert "skipped      systemctl enable --now mosquitto.service (--root)" in out
     assert not any(line.split()[0] in ("run", "would-run") for line in out.splitlines() if "systemctl" in line)
+    assert "4. It starts at the next boot (--root now); then watch the log:" in out
+    assert "systemctl start" not in out  # the next steps never ask to start what cannot start here
     assert f"unchanged    {link}" in install("--root", str(root), "--platform", "pi").stdout
     out = install("--root", str(root), "--uninstall").stdout
     assert not link.exists() and f"removed      {link}" in out
