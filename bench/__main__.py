@@ -28,7 +28,7 @@ import cv2
 from moodcast.classifier import bundled_model, load_card
 from moodcast.config import DetectorConfig
 
-from bench import accuracy, budgets, detector_sweep, reaction, report, stages
+from bench import accuracy, budgets, detector_sweep, fer_compare, reaction, report, stages
 from bench.daemons import start_broker
 from bench.footprint import WARMUP_S, Watched, cold_starts
 from bench.real_scenes import real_scenes
@@ -158,6 +158,10 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
     finally:
         link.stop()
     results["stages"] = {c.name: stages.report(c) for c in configs}
+    # the comparison: the same real photos through both whole-frame pipelines (skips without `fer`)
+    results["fer_compare"] = fer_compare.compare(configs[1].analyzer, photos)
+    if "skipped" in results["fer_compare"]:
+        results["skipped"].append("vs fer: " + results["fer_compare"]["skipped"])
     scenes = [fer_scene(fer, int(i)) for i in accuracy.sample(len(fer), args.sweep_frames, seed=2)] if fer else []
     results["detector_sweep"] = detector_sweep.sweep(scenes, photos, [empty_scene(100 + i) for i in range(10)],
                                                      real_scenes(photos, args.sweep_frames))

@@ -13,6 +13,7 @@ BUDGETS = {
     "cpu_idle_percent": 2.0,  # of one core, nobody in view (the idle back-off has set in)
     "recall_pct": 95.0,  # faces of 40-200 px placed in scenes (FER crops; real photos) found by the default detector
     "ready_s": 3.0,
+    "vs_fer_speedup_p95": 4.0,  # whole-frame pipeline vs the `fer` package's, same frames, same run (#11)
 }
 
 # Published Raspberry Pi 4 (BCM2711, 4x Cortex-A72 1.5 GHz) figures for a known network. The field
@@ -50,6 +51,10 @@ def check(results: dict) -> dict[str, dict]:
         if face["cpu_percent"] is not None:
             _put(out, "CPU at 5 fps, face in view, % of a core", face["cpu_percent"], BUDGETS["cpu_percent"], "<=")
     _detection(out, results)
+    fer = results.get("fer_compare", {})
+    if "speedup_p95" in fer:
+        _put(out, "whole frame vs fer package, p95 speed-up, x", fer["speedup_p95"], BUDGETS["vs_fer_speedup_p95"],
+             ">=")
     readies = [r for r in results.get("footprint", {}).get("ready_s", [])]
     if readies:
         _put(out, "start to READY (worst of one-at-a-time), s", max(readies), BUDGETS["ready_s"], "<=")

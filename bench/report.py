@@ -10,6 +10,7 @@ import numpy as np
 
 from bench.budgets import FAST_SOAK_MIN_FRAMES
 from bench.detector_sweep import table_lines as sweep_lines
+from bench.fer_compare import table_lines as fer_lines
 from bench.stages import STAGES
 
 COLOURS = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148), (75, 86, 140)]
@@ -24,6 +25,8 @@ def table(results: dict) -> str:
     lines += _stage_lines(results.get("stages", {}))
     if results.get("detector_sweep"):
         lines += sweep_lines(results["detector_sweep"])
+    if results.get("fer_compare"):
+        lines += fer_lines(results["fer_compare"])
     lines += _reaction_lines(results.get("reaction", {}))
     lines += _footprint_lines(results.get("footprint", {}))
     lines += _accuracy_lines(results.get("accuracy", {}))

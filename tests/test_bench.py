@@ -151,3 +151,40 @@ def test_sweep_counts_real_scene_hits_and_leaves_other_real_faces_alone():
     tally = {"real": 0, "false": 0, **{("real", b): 0 for b in ds.BUCKETS}}
     ds._count(tally, real, [Box(x=12, y=12, w=44, h=44), Box(x=300, y=300, w=50, h=50)])
     assert tally["real"] == 1 and tally[("real", (40, 60))] == 1 and tally["false"] == 0
+
+
+def test_fer_comparison_budget_and_report_lines():
+    from bench import fer_compare
+
+    results = fake_results()
+    results["fer_compare"] = {"fer_version": "25.10.3", "fer_settings": "defaults", "frames": 18, "rounds": 3,
+                              "ms": {"moodcast": summary([8.0, 9.0]), "fer": summary([30.0, 34.0])},
+                              "speedup_p50": 3.76, "speedup_p95": 3.78, "frames_with_a_face": {"moodcast": 18, "fer": 16}}
+    checked = budgets.check(results)
+    assert checked["whole frame vs fer package, p95 speed-up, x"] == {"value": 3.78, "budget": ">= 4.0", "ok": False}
+    results.update(budgets=checked)
+    assert "3.76x / 3.78x faster" in report.table(results)
+    skipped = {"skipped": "the `fer` package is not importable here"}
+    assert "not importable" in "\n".join(fer_compare.table_lines(skipped))
+    assert "whole frame vs fer package, p95 speed-up, x" not in budgets.check(dict(results, fer_compare=skipped))
+
+
+def test_fer_comparison_runs_both_pipelines_on_the_same_frames_or_says_why_not():
+    import cv2
+    from moodcast.classifier import EmotionClassifier, bundled_model
+    from moodcast.config import DetectorConfig
+    from moodcast.detector import make_detector
+    from moodcast.pipeline import Analyzer
+
+    from bench import fer_compare
+
+    analyzer = Analyzer(make_detector(DetectorConfig()), EmotionClassifier(bundled_model(), 2))
+    frame = scenes.Scene(scenes.letterbox(cv2.imread(str(scenes.SAMPLES / "01_astronaut.png"))), None, "happy", "s")
+    result = fer_compare.compare(analyzer, [frame], rounds=2)
+    if isinstance(fer_compare.load_fer(), str):  # fer is optional: absent, the part names the reason
+        assert "fer" in result["skipped"]
+        return
+    assert result["ms"]["moodcast"]["n"] == result["ms"]["fer"]["n"] == 2
+    assert result["frames_with_a_face"]["moodcast"] == 1
+    ms = result["ms"]
+    assert result["speedup_p95"] == pytest.approx(ms["fer"]["p95"] / ms["moodcast"]["p95"], abs=0.01)

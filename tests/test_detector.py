@@ -52,6 +52,22 @@ def test_decode_places_box_and_keypoints_relative_to_the_anchor():
     assert d.keypoints[0, 0] == pytest.approx([0.65, 0.5]) and d.keypoints[0, 1] == pytest.approx([0.75, 0.5])
 
 
+def test_decode_thresholds_the_logits_exactly_as_the_sigmoid_would():
+    rng = np.random.default_rng(0)
+    anchors = blazeface.ssd_anchors(192, (4,), 1)
+    raw_boxes = rng.normal(0, 5, (2304, 16)).astype(np.float32)
+    raw_boxes[:, 2:4] = np.abs(raw_boxes[:, 2:4]) + 1  # positive sizes: every anchor is a valid box
+    logits = rng.normal(-4, 4, 2304).astype(np.float32)
+    logits[:3] = [np.log(0.6 / 0.4), 200.0, -200.0]  # a score of 0.6 exactly, and logits beyond the clip
+    for min_score in (0.0, 0.3, 0.5, 0.6, 0.95):
+        sigmoid = 1 / (1 + np.exp(-np.clip(logits, -80, 80)))
+        expected = np.flatnonzero(sigmoid >= min_score)
+        d = blazeface.decode(raw_boxes, logits, anchors, 192, min_score)
+        assert d.scores == pytest.approx(sigmoid[expected]), min_score
+        centres = raw_boxes[expected, :2] / 192 + anchors[expected]
+        assert (d.boxes[:, :2] + d.boxes[:, 2:]) / 2 == pytest.approx(centres, abs=1e-6)
+
+
 def test_weighted_nms_averages_a_cluster_and_keeps_a_separate_face():
     boxes = np.array([[0.1, 0.1, 0.3, 0.3], [0.12, 0.1, 0.32, 0.3], [0.6, 0.6, 0.8, 0.8]], np.float32)
     keypoints = np.zeros((3, 6, 2), np.float32)
@@ -68,6 +84,17 @@ def test_letterbox_maps_model_coordinates_back_to_the_frame():
     assert lb.tensor(np.zeros((480, 640, 3), np.uint8)).shape == (1, 192, 192, 3)
     corners = lb.to_frame(np.array([[0.0, 0.125], [1.0, 0.875]], np.float32))
     assert corners == pytest.approx(np.array([[0, 0], [640, 480]]))  # the bars are 80 px above and below
+
+
+def test_shrink_averages_like_inter_area_at_a_fraction_of_the_cost():
+    frame = letterboxed(SAMPLES / "01_astronaut.png")
+    for size, frame_ in (((192, 144), frame), ((128, 96), frame), ((192, 108), cv2.resize(frame, (1280, 720)))):
+        shrunk = blazeface.shrink(frame_, *size)
+        assert shrunk.shape[1::-1] == size
+        reference = cv2.resize(frame_, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        assert np.abs(shrunk - reference).mean() < 1.5, size  # about one grey level on average (seen 0.95, 1.2)
+    odd = np.zeros((479, 641, 3), np.uint8)  # no whole factor divides both sides: plain INTER_AREA
+    assert blazeface.shrink(odd, 192, 143).shape == (143, 192, 3)
 
 
 def test_astronaut_box_and_eyes(detector):

@@ -74,16 +74,31 @@ class Detections:
 
 def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, input_size: int,
            min_score: float) -> Detections:
-    """The model's raw outputs (N, 16) and (N,) -> the detections scoring at least `min_score`."""
-    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
-    keep = np.flatnonzero(scores >= min_score)
+    """The model's raw outputs (N, 16) and (N,) -> the detections scoring at least `min_score`.
+
+    The threshold is applied to the logits (the sigmoid is monotonic), so only the few anchors
+    that pass are converted: a frame has thousands of anchors and a handful of candidates.
+    """
+    logits = raw_scores.reshape(-1)
+    keep = np.flatnonzero(logits >= _logit(min_score))
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
+    keep, scores = keep[scores >= min_score], scores[scores >= min_score]  # the logit's rounding, either way
     raw = raw_boxes.reshape(-1, 2 + KEYPOINTS, 2)[keep] / input_size
     centre = raw[:, 0] + anchors[keep]
     half = raw[:, 1] / 2
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     keypoints = raw[:, 2:] + anchors[keep][:, None, :]
     valid = np.all(half > 0, axis=1)
-    return Detections(boxes[valid], keypoints[valid], scores[keep][valid])
+    return Detections(boxes[valid], keypoints[valid], scores[valid])
+
+
+def _logit(p: float) -> float:
+    """The logit whose sigmoid is `p`, a hair lower so that float rounding never drops an anchor at `p`."""
+    if p <= 0.0:
+        return -np.inf
+    if p >= 1.0:
+        return np.inf
+    return float(np.log(p / (1.0 - p))) - 1e-4
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -118,6 +133,25 @@ def weighted_nms(d: Detections, iou_threshold: float = NMS_IOU) -> Detections:
     return Detections(np.array(out_boxes), np.array(out_kps), np.array(out_scores))
 
 
+def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` resized down to width x height, averaging the pixels each output pixel covers.
+
+    OpenCV's INTER_AREA is fast only for whole-number factors (640 -> 192 is 3.33: about 1 ms of
+    CPU here, a fifth of the detector's whole cost). So first shrink by the largest whole factor
+    that divides both sides without going below the target (area averaging, fast), then finish with
+    a bilinear step: under 2x it still draws on every source pixel, so nothing aliases (640x480 ->
+    320x240 -> 192x144: 0.15 ms). Without such a factor, or if more than 2x is left, INTER_AREA.
+    """
+    h, w = image.shape[:2]
+    factor = next((k for k in range(min(w // width, h // height), 1, -1) if w % k == 0 and h % k == 0), 1)
+    if factor > 1:
+        image = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    fine = cv2.INTER_LINEAR if image.shape[1] < 2 * width and image.shape[0] < 2 * height else cv2.INTER_AREA
+    return cv2.resize(image, (width, height), interpolation=fine)
+
+
 class Letterbox:
     """Pads a frame to a square (centred, black bars) and scales it to the model input."""
 
@@ -131,7 +165,7 @@ class Letterbox:
         """BGR or grayscale uint8 frame -> (1, S, S, 3) float32 RGB in [-1, 1]."""
         h, w = image.shape[:2]
         # shrink first, pad after: padding the small image is 1/25th of the work at 640x480 -> 192
-        small = cv2.resize(image, (round(w * self.scale), round(h * self.scale)), interpolation=cv2.INTER_AREA)
+        small = shrink(image, round(w * self.scale), round(h * self.scale))
         rgb = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
         top, left = (self.input_size - rgb.shape[0]) // 2, (self.input_size - rgb.shape[1]) // 2
         square = cv2.copyMakeBorder(rgb, top, self.input_size - rgb.shape[0] - top, left,
