@@ -188,3 +188,11 @@ def test_fer_comparison_runs_both_pipelines_on_the_same_frames_or_says_why_not()
     assert result["frames_with_a_face"]["moodcast"] == 1
     ms = result["ms"]
     assert result["speedup_p95"] == pytest.approx(ms["fer"]["p95"] / ms["moodcast"]["p95"], abs=0.01)
+
+
+def test_mcnemar_exact_p_on_worked_examples():
+    from bench.crops import mcnemar_p
+
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0  # no discordant faces, or an even split
+    assert mcnemar_p(10, 0) == pytest.approx(2 / 2 ** 10)  # all ten one way: both tails, one outcome each
+    assert mcnemar_p(1, 6) == mcnemar_p(6, 1) == pytest.approx(2 * (1 + 7) / 2 ** 7)  # 0.125
