@@ -148,7 +148,9 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
     wanted = [("int8_t1", model, 1), ("int8_t2", model, 2)]
     if float_model:
         wanted += [("float32_t1", float_model, 1), ("float32_t2", float_model, 2)]
-    detector = dataclasses.replace(DetectorConfig(), **args.detector)
+    # the frames here are unrelated stills: each is searched whole (no face to follow from the last one),
+    # so the latency is a new face's; the daemons below follow faces as the default config does
+    detector = dataclasses.replace(DetectorConfig(), **{"track_frames": 0, **args.detector})
     configs = [stages.load_config(*w, detector) for w in wanted]
     frames = [(encode_jpeg(s.image), "real photos" if s.source.startswith("frames/") else "scenes")
               for s in timing_scenes(args, fer, photos)]

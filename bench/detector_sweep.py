@@ -35,7 +35,9 @@ BUCKETS = ((40, 60), (60, 90), (90, 130), (130, 201))
 
 def sweep(fer_scenes: list[Scene], photos: list[Scene], empties: list[Scene], real: list[Scene] = ()) -> dict:
     frames = [(s, s.image) for s in [*fer_scenes, *photos, *empties, *real]]  # BGR, as the daemon hands it over
-    detectors = {name: make_detector(dataclasses.replace(DetectorConfig(), **kw)) for name, kw in CANDIDATES.items()}
+    # unrelated stills: each one searched whole (track_frames = 0), as a new face in a camera's frame is
+    detectors = {name: make_detector(dataclasses.replace(DetectorConfig(), **{"track_frames": 0, **kw}))
+                 for name, kw in CANDIDATES.items()}
     names = list(detectors)
     wall = {n: [] for n in names}
     photo_wall = {n: [] for n in names}

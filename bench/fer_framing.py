@@ -21,7 +21,7 @@ CANVAS, SIDE = 480, 200
 
 def eye_geometry(faces48: np.ndarray) -> np.ndarray:
     """(N, 48, 48) faces -> rows of (eye distance, midpoint x, midpoint y, eye-line angle in degrees)."""
-    detector = make_detector(DetectorConfig(min_face_px=12))
+    detector = make_detector(DetectorConfig(min_face_px=12, track_frames=0))
     offset = (CANVAS - SIDE) // 2
     rows = []
     for face in faces48:

@@ -140,7 +140,8 @@ def test_haar_still_available_as_the_fallback():
 
 @needs_frames
 def test_real_photos_agree_with_haar_and_every_labelled_face_is_found():
-    blaze, haar = make_detector(DetectorConfig()), make_detector(DetectorConfig(kind="haar", min_face_px=40))
+    blaze = make_detector(DetectorConfig(track_frames=0))  # unrelated photos: each one searched whole
+    haar = make_detector(DetectorConfig(kind="haar", min_face_px=40))
     missed, disagree = [], []
     for path in sorted(p for p in FRAMES.iterdir() if p.suffix in (".jpg", ".png")):
         frame = letterboxed(path)
@@ -159,3 +160,35 @@ def test_real_photos_agree_with_haar_and_every_labelled_face_is_found():
 def test_a_model_that_does_not_match_the_variant_is_refused():
     with pytest.raises(DetectorError, match="variant"):
         BlazeFaceDetector(DetectorConfig(variant="short", model=str(blazeface.model_path("full"))))
+
+
+def test_a_held_face_is_followed_and_the_whole_frame_searched_every_track_frames_plus_one():
+    frame = letterboxed(SAMPLES / "01_astronaut.png")
+    detector = BlazeFaceDetector(DetectorConfig(track_frames=4))
+    for _ in range(10):
+        faces = detector.detect(frame)
+        assert len(faces) == 1 and iou((faces[0].x, faces[0].y, faces[0].w, faces[0].h), ASTRONAUT_BOX) > 0.6
+        for found, truth in zip(faces[0].eyes, ASTRONAUT_EYES, strict=True):
+            assert np.hypot(found[0] - truth[0], found[1] - truth[1]) < 8, faces[0].eyes
+    assert detector.searches == 2  # frames 1 and 6; the other eight followed the face
+
+
+def test_a_moving_face_is_followed_and_a_lost_one_searched_for():
+    frame = letterboxed(SAMPLES / "01_astronaut.png")
+    detector = BlazeFaceDetector(DetectorConfig(track_frames=100))
+    for step in range(6):  # 25 px to the right and 10 px down per frame: a walk across the room
+        dx, dy = 25 * step, 10 * step
+        moved = cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), (640, 480))
+        faces = detector.detect(moved)
+        x, y, w, h = ASTRONAUT_BOX
+        assert len(faces) == 1 and iou((faces[0].x, faces[0].y, faces[0].w, faces[0].h), (x + dx, y + dy, w, h)) > 0.5
+    assert detector.searches == 1
+    assert detector.detect(letterboxed(SAMPLES / "02_coffee.png")) == [] and detector.searches == 2  # lost
+    assert len(detector.detect(frame)) == 1 and detector.searches == 3  # nothing followed: searched whole
+
+
+def test_following_is_off_with_track_frames_0_and_with_the_short_range_model():
+    frame = letterboxed(SAMPLES / "01_astronaut.png")
+    for cfg in (DetectorConfig(track_frames=0), DetectorConfig(variant="short")):
+        detector = BlazeFaceDetector(cfg)
+        assert all(len(detector.detect(frame)) == 1 for _ in range(3)) and detector.searches == 3

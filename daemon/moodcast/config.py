@@ -108,6 +108,8 @@ class DetectorConfig:
     scale_factor: float = _opt(1.15, range=(1.01, 2.0))
     min_neighbors: int = _opt(5, range=(1, 50))
     score_threshold: float = _opt(0.6, range=(0.0, 1.0), doc="blazeface and yunet: least face confidence")
+    track_frames: int = _opt(4, range=(0, 100), doc="blazeface: frames a found face is followed in a square around "
+                                                     "it before the next whole-frame search (0 = every frame whole)")
     faces: str = _opt("largest", choices=("largest", "all"))
 
 
