@@ -110,6 +110,8 @@ class DetectorConfig:
     score_threshold: float = _opt(0.6, range=(0.0, 1.0), doc="blazeface and yunet: least face confidence")
     track_frames: int = _opt(4, range=(0, 100), doc="blazeface: frames a found face is followed in a square around "
                                                      "it before the next whole-frame search (0 = every frame whole)")
+    verify_below: float = _opt(0.7, range=(0.0, 1.0), doc="blazeface full range: whole-frame finds scoring under "
+                                                           "this are checked again by the short-range model (0 = none)")
     faces: str = _opt("largest", choices=("largest", "all"))
 
 

@@ -90,9 +90,6 @@ class YuNetDetector:
 # most faces followed (each costs one short-range pass; more than this, the whole frame is cheaper).
 TRACK_SCALE = 2.0
 MAX_TRACKED = 2
-# Whole-frame finds scoring below this are checked by the short-range model in a square around them:
-# a spoon's reflection scored 0.68 there and under 0.5 here; 100 of 100 real faces scored 0.82 or more.
-VERIFY_BELOW = 0.75
 
 
 class _Net:
@@ -129,7 +126,9 @@ class BlazeFaceDetector:
 
     The configured model searches the whole frame. With the full-range model, the short-range one
     (a third of its cost) then follows each face found in a square twice its size for up to
-    `track_frames` frames, and double-checks whole-frame finds that score below VERIFY_BELOW.
+    `track_frames` frames, and double-checks whole-frame finds that score below `verify_below` (a
+    spoon's reflection scored 0.68 in the full-range model and under 0.5 in the short-range one; 100
+    of 100 real faces scored 0.82 or more there).
     A face it loses, or more than MAX_TRACKED faces, sends the next frame to a whole-frame search,
     which also runs at least every `track_frames + 1` frames so that a newcomer is seen.
     """
@@ -168,7 +167,7 @@ class BlazeFaceDetector:
         faces = [_face(lb, box, kps, score)
                  for box, kps, score in zip(found.boxes, found.keypoints, found.scores, strict=True)]
         if self.near is not None:
-            faces = [f for f in faces if f.score >= VERIFY_BELOW or self._near(image, f) is not None]
+            faces = [f for f in faces if f.score >= self.cfg.verify_below or self._near(image, f) is not None]
         return [f for f in faces if min(f.w, f.h) >= self.cfg.min_face_px]
 
     def _follow(self, image: np.ndarray, faces: list[Face]) -> list[Face] | None:
