@@ -46,7 +46,7 @@ class HaarDetector:
 
     def __init__(self, cfg: DetectorConfig):
         has_cascades = hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data")
-        path = Path(cv2.data.haarcascades if has_cascades else "") / "haarcascade_frontalface_default.xml"
+        path = Path(cv2.data.haarcascades if has_cascades else "") / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
         if not path.is_file():
             raise DetectorError("this OpenCV has no Haar cascades (OpenCV 5 removed them): "
                                 "install opencv-python-headless<5, or set [detector] kind = \"yunet\"")
@@ -60,7 +60,7 @@ class HaarDetector:
         min_px = max(12, int(self.cfg.min_face_px * scale))
         boxes = self.cascade.detectMultiScale(small, scaleFactor=self.cfg.scale_factor,
                                               minNeighbors=self.cfg.min_neighbors, minSize=(min_px, min_px))
-        return [Face(*(int(round(v / scale)) for v in box)) for box in boxes]
+        return [_scaled_face(box, scale) for box in boxes]
 
 
 class YuNetDetector:
@@ -82,7 +82,7 @@ class YuNetDetector:
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         self.net.setInputSize((small.shape[1], small.shape[0]))
         _, found = self.net.detect(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR))
-        faces = [Face(*(int(round(v / scale)) for v in row[:4])) for row in (found if found is not None else [])]
+        faces = [_scaled_face(row[:4], scale) for row in (found if found is not None else [])]
         return [f for f in faces if min(f.w, f.h) >= self.cfg.min_face_px]
 
 
@@ -199,6 +199,12 @@ def _face(lb: blazeface.Letterbox, box: np.ndarray, keypoints: np.ndarray, score
     eyes = lb.to_frame(keypoints[:2]) + shift
     return Face(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), float(score),
                 ((float(eyes[0, 0]), float(eyes[0, 1])), (float(eyes[1, 0]), float(eyes[1, 1]))))
+
+
+def _scaled_face(box, scale: float) -> Face:
+    """x, y, w, h found on a frame shrunk by `scale` -> the Face in original-frame pixels."""
+    x, y, w, h = (int(round(float(v) / scale)) for v in box)
+    return Face(x, y, w, h)
 
 
 def _square_crop(image: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
