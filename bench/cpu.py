@@ -24,7 +24,7 @@ from moodcast import config as config_module
 from moodcast.daemon import Daemon
 
 from bench import accuracy
-from bench.daemons import write_config
+from harness.toml import write_toml
 from bench.footprint import write_stills
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, Fer2013, empty_scene, fer_scene, photo_scenes
@@ -45,7 +45,7 @@ def per_frame_ms(stills: Path, work: Path, detector: dict, frames: int) -> float
            "mqtt": {"enabled": False}, "state": {"dir": str(work / "state")}}
     if detector:
         cfg["detector"] = detector
-    daemon = Daemon(config_module.load(write_config(work / "cpu.toml", cfg)))
+    daemon = Daemon(config_module.load(write_toml(work / "cpu.toml", cfg)))
     warm = 10  # interpreter set-up and first-call allocations are start-up, not steady state
     marks: dict[str, float] = {}
     original = daemon.stats.record
@@ -67,7 +67,7 @@ def idle_percent(stills: Path, work: Path, idle_s: float) -> dict:
     """Real time, default back-off: CPU % of a core from idle_after_s + 2 s to idle_s."""
     cfg = {"camera": {"source": "replay", "path": str(stills), "realtime": True, "loop": True, "image_seconds": 5.0},
            "mqtt": {"enabled": False}, "state": {"dir": str(work / "state")}}
-    daemon = Daemon(config_module.load(write_config(work / "idle.toml", cfg)))
+    daemon = Daemon(config_module.load(write_toml(work / "idle.toml", cfg)))
     settle = daemon.config.camera.idle_after_s + 2.0
     out: dict = {}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.scenes import ROOT
+from harness.toml import write_toml
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -28,14 +28,11 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def start_broker(directory: Path):
     """A real Mosquitto (as the tests use) if installed, else the in-process amqtt broker."""
-    try:
-        sys.path.insert(0, str(ROOT))
-        from tests.broker import MOSQUITTO, Mosquitto
-        if Path(MOSQUITTO).exists():
-            broker = Mosquitto(directory).start()
-            return broker, "mosquitto", broker.kill
-    except ImportError:  # tests/ needs pytest; a Pi without the test extra falls back
-        pass
+    from harness.mosquitto import MOSQUITTO, Mosquitto
+
+    if Path(MOSQUITTO).exists():
+        broker = Mosquitto(directory).start()
+        return broker, "mosquitto", broker.kill
     from moodcast.embedded_broker import EmbeddedBroker
     broker = EmbeddedBroker().start()
     broker.host = "127.0.0.1"
@@ -110,19 +107,6 @@ class Recorder:
         self.client.loop_stop()
 
 
-def write_config(path: Path, sections: dict[str, dict]) -> Path:
-    """A TOML file from {"camera": {...}, "mqtt": {...}}; unnamed keys keep the shipped defaults."""
-    text = ""
-    for name, values in sections.items():
-        text += f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items()) + "\n"
-    path.write_text(text)
-    return path
-
-
-def _toml(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else json.dumps(v)
-
-
 class Daemon:
     """`moodcast run -c CONFIG` with NOTIFY_SOCKET set; start-to-READY timed from just before spawning."""
 
@@ -134,7 +118,7 @@ class Daemon:
         sections = {"camera": {"source": "replay", **camera},
                     "mqtt": {"host": broker_host, "port": broker_port, "device_id": self.device_id},
                     "state": {"dir": str(self.dir / "state")}, **(extra or {})}
-        self.config = write_config(self.dir / "config.toml", sections)
+        self.config = write_toml(self.dir / "config.toml", sections)
         self.notify = NotifySocket(self.dir / "notify.sock")
         self.log = (self.dir / "daemon.log").open("w")
         self.spawned_at = time.monotonic()

@@ -21,7 +21,8 @@ from moodcast import config as config_module
 from moodcast.daemon import Daemon
 
 from bench import accuracy
-from bench.daemons import start_broker, write_config
+from bench.daemons import start_broker
+from harness.toml import write_toml
 from bench.footprint import write_stills
 from bench.scenes import ROOT, Fer2013, fer_scene, photo_scenes
 from bench.stats import slope
@@ -66,7 +67,7 @@ def _config(args, work: Path, broker) -> Path:
                 "state": {"dir": str(work / "state")}, "logging": {"level": "warning"}}
     if args.model:
         sections["model"] = {"path": str(args.model.resolve())}
-    return write_config(work / "config.toml", sections)
+    return write_toml(work / "config.toml", sections)
 
 
 def _run(daemon: Daemon, frames: int, trace: bool):

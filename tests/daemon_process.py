@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.broker import Mosquitto
+from harness.mosquitto import Mosquitto
+from harness.toml import write_toml
 
 # seconds until a new daemon's first message: imports alone took minutes on a loaded 2-core box
 STARTUP = 300
 STOP = 90  # ...and after a clean stop, the interpreter's teardown (LiteRT, OpenCV) can take 20 s there
-
-
-def toml_value(v) -> str:
-    return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
 
 
 def write_config(path: Path, broker: Mosquitto | None, **sections) -> Path:
@@ -28,14 +24,13 @@ def write_config(path: Path, broker: Mosquitto | None, **sections) -> Path:
     merged.setdefault("state", {"dir": str(path.parent / "state")})
     for name, values in sections.items():
         merged.setdefault(name, {}).update(values)
-    text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items()) + "\n"
-                   for name, values in merged.items())
-    path.write_text(text)
-    return path
+    return write_toml(path, merged)
 
 
 class DaemonProcess:
     def __init__(self, config: Path, *args: str, env: dict | None = None):
+        self.args = ("run", "-c", str(config), *args)
+        self._output: str | None = None
         self.proc = subprocess.Popen([sys.executable, "-m", "moodcast.cli", "run", "-c", str(config), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
@@ -47,9 +42,12 @@ class DaemonProcess:
         return self.proc.wait(timeout)
 
     def output(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.communicate(timeout=10)[0]
+        """Everything it wrote (not yet read); kills it first if it still runs. Asking again gives the same text."""
+        if self._output is None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self._output = self.proc.communicate(timeout=10)[0] or ""
+        return self._output
 
     def running(self) -> bool:
         return self.proc.poll() is None

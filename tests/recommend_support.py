@@ -1,4 +1,4 @@
-"""Shared pieces for tests/test_recommend_*.py: fake servers as fixtures, a config pointing at
+"""Shared pieces for tests/test_recommend_*.py (the fake servers are fixtures in conftest.py): a config pointing at
 them, and a publish() that checks every payload against the MQTT schemas and lets tests wait."""
 
 from __future__ import annotations
@@ -15,18 +15,6 @@ from tests.fake_spotify import FakeSpotify, write_token
 from tests.fake_youtube import FakeYoutube
 
 SCHEMA_FOR = {"recommendation": "recommendation", "playback": "playback", "event": "event"}
-
-
-@pytest.fixture
-def spotify():
-    with FakeSpotify() as fake:
-        yield fake
-
-
-@pytest.fixture
-def youtube():
-    with FakeYoutube() as fake:
-        yield fake
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.broker import Subscriber, publish
-from tests.daemon_process import STARTUP, DaemonProcess, write_config
+from harness.mosquitto import Subscriber, publish
+from tests.daemon_process import STARTUP, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -20,9 +20,9 @@ def stats(broker, sub) -> dict:
     return sub.wait_for(f"{BASE}/stats", timeout=30).json()
 
 
-def test_hostile_commands_are_answered_briefly_and_not_kept(tmp_path, mosquitto):
+def test_hostile_commands_are_answered_briefly_and_not_kept(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with Subscriber(mosquitto, [f"{BASE}/event", f"{BASE}/stats"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/event", f"{BASE}/stats"]) as sub, daemon_process(config) as daemon:
         before = stats(mosquitto, sub)
         publish(mosquitto, f"{BASE}/set/policy/extra", "match")
         extra = sub.wait_for(f"{BASE}/event", lambda m: m.json().get("command") == "policy/extra", timeout=30).json()

@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 
 from moodcast import payloads
-from tests.broker import Subscriber, publish
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from harness.mosquitto import Subscriber, publish
+from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -27,9 +27,9 @@ def validate(topic: str, message) -> None:
     jsonschema.validate(data, payloads.load_schema(kind))
 
 
-def test_replay_publishes_the_contract(tmp_path, mosquitto):
+def test_replay_publishes_the_contract(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto)
-    with Subscriber(mosquitto, [f"{BASE}/#", "homeassistant/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#", "homeassistant/#"]) as sub, daemon_process(config) as daemon:
         assert daemon.wait(180) == 0, daemon.output()  # ~1 s of CPU, but a loaded machine may take a minute
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "offline")
         for topic, messages in sub.messages.items():
@@ -43,9 +43,9 @@ def test_replay_publishes_the_contract(tmp_path, mosquitto):
         assert any(t.startswith("homeassistant/sensor/moodcast_testcam/") for t in sub.messages)
 
 
-def test_late_subscriber_gets_retained_state(tmp_path, mosquitto):
+def test_late_subscriber_gets_retained_state(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto, path=SAMPLES / "01_astronaut.png")
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         assert daemon.wait(60) == 0
     with Subscriber(mosquitto, [f"{BASE}/#"]) as late:
         state = late.wait_for(f"{BASE}/state")
@@ -54,9 +54,9 @@ def test_late_subscriber_gets_retained_state(tmp_path, mosquitto):
         assert f"{BASE}/event" not in late.messages  # events are moments, never retained
 
 
-def test_sigterm_says_offline_and_exits_within_5s(tmp_path, mosquitto):
+def test_sigterm_says_offline_and_exits_within_5s(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto, realtime=True, loop=True)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=30)
         sub.wait_for(f"{BASE}/state", timeout=10)
         t0 = time.monotonic()
@@ -66,19 +66,19 @@ def test_sigterm_says_offline_and_exits_within_5s(tmp_path, mosquitto):
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "offline", timeout=2)
 
 
-def test_sigkill_delivers_the_last_will(tmp_path, mosquitto):
+def test_sigkill_delivers_the_last_will(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto, realtime=True, loop=True)
-    with Subscriber(mosquitto, [f"{BASE}/availability"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/availability"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=30)
         daemon.signal(signal.SIGKILL)
         daemon.wait(5)
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "offline", timeout=5)
 
 
-def test_starts_with_the_broker_down_and_publishes_when_it_appears(tmp_path, mosquitto):
+def test_starts_with_the_broker_down_and_publishes_when_it_appears(tmp_path, mosquitto, daemon_process):
     mosquitto.stop()
     config = replay(tmp_path, mosquitto, realtime=True, loop=True)
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         time.sleep(3)
         assert daemon.running()
         mosquitto.start()
@@ -88,9 +88,9 @@ def test_starts_with_the_broker_down_and_publishes_when_it_appears(tmp_path, mos
         assert "cannot connect to 127.0.0.1" in daemon.output()
 
 
-def test_broker_restart_republishes_retained_state(tmp_path, mosquitto):
+def test_broker_restart_republishes_retained_state(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto, realtime=True, loop=True)
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         with Subscriber(mosquitto, [f"{BASE}/state"]) as sub:
             sub.wait_for(f"{BASE}/state", timeout=30)
         mosquitto.restart()  # no persistence: every retained message is gone with the old process
@@ -101,9 +101,9 @@ def test_broker_restart_republishes_retained_state(tmp_path, mosquitto):
         assert daemon.running()
 
 
-def test_commands_apply_and_bad_ones_are_rejected(tmp_path, mosquitto):
+def test_commands_apply_and_bad_ones_are_rejected(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto, realtime=True, loop=True)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/state", timeout=30)
         publish(mosquitto, f"{BASE}/set/pause", "")
         sub.wait_for(f"{BASE}/state", lambda m: m.json()["paused"] is True, timeout=5)
@@ -117,9 +117,9 @@ def test_commands_apply_and_bad_ones_are_rejected(tmp_path, mosquitto):
         assert daemon.running()
 
 
-def test_command_flood_does_not_stall_frames(tmp_path, mosquitto):
+def test_command_flood_does_not_stall_frames(tmp_path, mosquitto, daemon_process):
     config = replay(tmp_path, mosquitto, realtime=True, loop=True, mqtt={"stats_interval_s": 1.0})
-    with Subscriber(mosquitto, [f"{BASE}/stats"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/stats"]) as sub, daemon_process(config) as daemon:
         before = sub.wait_for(f"{BASE}/stats", timeout=30).json()
         client = mosquitto.configure(__import__("paho.mqtt.client", fromlist=["Client"]).Client(
             __import__("paho.mqtt.enums", fromlist=["x"]).CallbackAPIVersion.VERSION2))
@@ -182,10 +182,10 @@ def test_missing_camera_device_in_preview(tmp_path):
     assert not (tmp_path / "p.jpg").exists()
 
 
-def test_missing_camera_is_retried_not_fatal_in_the_daemon(tmp_path, mosquitto):
+def test_missing_camera_is_retried_not_fatal_in_the_daemon(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera={"source": "opencv", "device": "/dev/video99",
                                                                         "retry_initial_s": 0.2, "retry_max_s": 1.0})
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         err = sub.wait_for(f"{BASE}/event", lambda m: m.json()["type"] == "error", timeout=30).json()
         assert err["component"] == "camera"
         assert daemon.running()

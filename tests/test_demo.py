@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from moodcast.watch import describe
-from tests.broker import Subscriber
-from tests.daemon_process import DaemonProcess, write_config
+from harness.mosquitto import Subscriber
+from tests.daemon_process import write_config
 from tests.media import SAMPLES
 
 
@@ -55,10 +55,10 @@ def test_watch_says_why_mood_and_faces_differ_for_a_moment():
     assert held.endswith("happy 100%  (nobody in view, mood held for a moment)")
 
 
-def test_stats_are_published_once_at_start(tmp_path, mosquitto):
+def test_stats_are_published_once_at_start(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, mqtt={"stats_interval_s": 3600.0},
                           camera={"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "loop": True})
-    with Subscriber(mosquitto, ["moodcast/testcam/stats"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, ["moodcast/testcam/stats"]) as sub, daemon_process(config) as daemon:
         stats = sub.wait_for("moodcast/testcam/stats", timeout=120).json()
         assert daemon.running()
     assert stats["schema"] == 1 and "fps" in stats and "cpu_percent" in stats

@@ -3,8 +3,8 @@
 import signal
 import time
 
-from tests.broker import Subscriber
-from tests.daemon_process import STARTUP, STOP, DaemonProcess, write_config
+from harness.mosquitto import Subscriber
+from tests.daemon_process import STARTUP, STOP, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -23,9 +23,9 @@ def wait_until_caught(pid: int, sig: int, timeout: float = 120) -> None:
     raise AssertionError(f"no handler for signal {sig} within {timeout} s")
 
 
-def test_sighup_during_start_up_is_a_reload_not_death(tmp_path, mosquitto):
+def test_sighup_during_start_up_is_a_reload_not_death(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         wait_until_caught(daemon.proc.pid, signal.SIGHUP)
         daemon.signal(signal.SIGHUP)
         # a frame went through the loop, so the pending reload was carried out before it
@@ -36,9 +36,9 @@ def test_sighup_during_start_up_is_a_reload_not_death(tmp_path, mosquitto):
     assert "configuration reloaded" in out and "Traceback" not in out
 
 
-def test_sigint_during_start_up_stops_cleanly(tmp_path, mosquitto):
+def test_sigint_during_start_up_stops_cleanly(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         # Python catches SIGINT itself from its first instant; SIGHUP is caught once ours are installed
         wait_until_caught(daemon.proc.pid, signal.SIGHUP)
         daemon.signal(signal.SIGINT)

@@ -14,7 +14,7 @@ from moodcast import homeassistant as ha
 from moodcast import payloads
 from moodcast.commands import COMMANDS, parse_command
 from moodcast.payloads import MOODS, TOPICS
-from tests.broker import Subscriber, publish
+from harness.mosquitto import Subscriber, publish
 
 BASE = "moodcast/livingroom"
 LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"

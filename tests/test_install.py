@@ -17,7 +17,6 @@ import pytest
 from moodcast import config as moodcast_config
 from moodcast.secrets import read_secret
 from tests.fake_root import RELEASES, make_root
-from tests.recommend_support import youtube  # noqa: F401 - fixture
 
 if sys.version_info >= (3, 11):
     import tomllib

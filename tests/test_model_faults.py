@@ -10,8 +10,8 @@ import pytest
 
 from moodcast.classifier import EmotionClassifier, ModelError, ModelOutputError
 from moodcast.config import MOODS
-from tests.broker import Subscriber
-from tests.daemon_process import STARTUP, STOP, DaemonProcess, run_cli, write_config
+from harness.mosquitto import Subscriber
+from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import ROOT, SAMPLES
 
 FIXTURES = ROOT / "tests" / "fixtures" / "models"
@@ -57,11 +57,11 @@ def test_broken_models_and_cards_exit_78(tmp_path, name, card, message):
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
 
 
-def test_the_daemon_skips_frames_of_a_nan_model_and_says_so_once(tmp_path, mosquitto):
+def test_the_daemon_skips_frames_of_a_nan_model_and_says_so_once(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, model={"path": model(tmp_path, "nan", {"labels": list(MOODS)})},
                           camera={"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "realtime": True,
                                   "loop": True})
-    with Subscriber(mosquitto, ["moodcast/testcam/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, ["moodcast/testcam/#"]) as sub, daemon_process(config) as daemon:
         error = sub.wait_for("moodcast/testcam/event", lambda m: m.json().get("component") == "model", timeout=STARTUP)
         assert "not finite" in error.json()["message"]
         for state in sub.messages.get("moodcast/testcam/state", []):

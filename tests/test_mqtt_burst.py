@@ -7,8 +7,8 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.broker import Subscriber, publish
-from tests.daemon_process import STARTUP, DaemonProcess, write_config
+from harness.mosquitto import Subscriber, publish
+from tests.daemon_process import STARTUP, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -56,10 +56,10 @@ def wait_events(sub, command: str, count: int, timeout: float = 30.0) -> list[di
     return command_events(sub, command)
 
 
-def test_a_burst_of_64_commands_gives_64_events_and_the_last_state(tmp_path, mosquitto):
+def test_a_burst_of_64_commands_gives_64_events_and_the_last_state(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
     values = ["on" if i % 2 else "off" for i in range(BURST - 1)] + ["on"]
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=STARTUP)
         burst(mosquitto, "autoplay", values)
         events = wait_events(sub, "autoplay", BURST)
@@ -72,10 +72,10 @@ def test_a_burst_of_64_commands_gives_64_events_and_the_last_state(tmp_path, mos
         assert daemon.running()
 
 
-def test_retained_state_ends_on_the_last_command_in_20_of_20_bursts_while_paused(tmp_path, mosquitto):
+def test_retained_state_ends_on_the_last_command_in_20_of_20_bursts_while_paused(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
     rng = random.Random(12)
-    with Subscriber(mosquitto, [f"{BASE}/event", f"{BASE}/availability"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/event", f"{BASE}/availability"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=STARTUP)
         publish(mosquitto, f"{BASE}/set/paused", "ON")
         assert settles_on(mosquitto, "paused", True)

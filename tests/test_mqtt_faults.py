@@ -4,8 +4,8 @@ import os
 import signal
 import time
 
-from tests.broker import Subscriber, make_ca, publish
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from harness.mosquitto import Subscriber, make_ca, publish
+from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -18,9 +18,9 @@ def tls_config(tmp_path, broker, password_file, ca_file=None, **mqtt):
                         **{"mqtt.tls": {"enabled": True, "ca_file": str(ca_file or broker.ca_file)}})
 
 
-def test_tls_and_password_end_to_end(tmp_path, mosquitto_tls):
+def test_tls_and_password_end_to_end(tmp_path, mosquitto_tls, daemon_process):
     config = tls_config(tmp_path, mosquitto_tls, mosquitto_tls.client_password_file)
-    with Subscriber(mosquitto_tls, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto_tls, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         assert sub.wait_for(f"{BASE}/availability", timeout=30).text == "online"
         assert sub.wait_for(f"{BASE}/state", timeout=10).json()["schema"] == 1
         daemon.signal(signal.SIGTERM)
@@ -28,12 +28,12 @@ def test_tls_and_password_end_to_end(tmp_path, mosquitto_tls):
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "offline", timeout=3)
 
 
-def test_wrong_password_is_one_clear_error_and_retried(tmp_path, mosquitto_tls):
+def test_wrong_password_is_one_clear_error_and_retried(tmp_path, mosquitto_tls, daemon_process):
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not-the-password\n")
     wrong.chmod(0o600)
     config = tls_config(tmp_path, mosquitto_tls, wrong, reconnect_min_s=0.2, reconnect_max_s=1.0)
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         time.sleep(6)  # several reconnect attempts
         assert daemon.running()
         out = daemon.output()
@@ -44,10 +44,10 @@ def test_wrong_password_is_one_clear_error_and_retried(tmp_path, mosquitto_tls):
     assert mosquitto_tls.log_text().count("not authorised") >= 3  # it really kept retrying
 
 
-def test_untrusted_broker_certificate_is_diagnosed(tmp_path, mosquitto_tls):
+def test_untrusted_broker_certificate_is_diagnosed(tmp_path, mosquitto_tls, daemon_process):
     other_ca, _ = make_ca(tmp_path, "other")
     config = tls_config(tmp_path, mosquitto_tls, mosquitto_tls.client_password_file, ca_file=other_ca)
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         time.sleep(4)
         assert daemon.running()
         out = daemon.output()
@@ -66,10 +66,10 @@ def test_world_readable_password_file_is_refused(tmp_path, mosquitto_tls):
     assert "Traceback" not in result.stderr
 
 
-def test_home_assistant_restart_gets_discovery_and_state_again(tmp_path, mosquitto):
+def test_home_assistant_restart_gets_discovery_and_state_again(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
     with Subscriber(mosquitto, [f"{BASE}/state", "homeassistant/+/moodcast_testcam/+/config"]) as sub, \
-            DaemonProcess(config):
+            daemon_process(config):
         sub.wait_for(f"{BASE}/state", timeout=30)
         discovery = [t for t in sub.messages if t.startswith("homeassistant/")]
         assert len(discovery) >= 6
@@ -80,10 +80,10 @@ def test_home_assistant_restart_gets_discovery_and_state_again(tmp_path, mosquit
         sub.wait_for(f"{BASE}/state", timeout=5)
 
 
-def test_mqtt_cleanup_removes_entities_and_retained_topics(tmp_path, mosquitto):
+def test_mqtt_cleanup_removes_entities_and_retained_topics(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto,
                           camera={**LOOP, "realtime": False, "loop": False, "image_seconds": 1.0})
-    with DaemonProcess(config) as daemon:
+    with daemon_process(config) as daemon:
         assert daemon.wait(60) == 0
     with Subscriber(mosquitto, [f"{BASE}/#", "homeassistant/#"]) as sub:
         sub.wait_for(f"{BASE}/state", timeout=5)
@@ -94,8 +94,8 @@ def test_mqtt_cleanup_removes_entities_and_retained_topics(tmp_path, mosquitto):
         assert sub.messages == {}  # nothing retained is left
 
 
-def test_mqtt_5(tmp_path, mosquitto):
+def test_mqtt_5(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP, mqtt={"protocol": "5"})
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config):
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config):
         assert sub.wait_for(f"{BASE}/availability", timeout=30).text == "online"
         assert sub.wait_for(f"{BASE}/state", timeout=10).json()["mood"]

@@ -239,8 +239,8 @@ def kinds(messages: list[str]) -> list[str]:
     return [m.split("=", 1)[0] for m in messages]
 
 
-def test_real_daemon_ready_watchdog_stall_reload_stopping(tmp_path, systemd, clean_env):
-    from tests.daemon_process import DaemonProcess, write_config
+def test_real_daemon_ready_watchdog_stall_reload_stopping(tmp_path, systemd, clean_env, daemon_process):
+    from tests.daemon_process import write_config
     from tests.media import SAMPLES
 
     (tmp_path / "fake" / "picamera2").mkdir(parents=True)
@@ -252,7 +252,7 @@ def test_real_daemon_ready_watchdog_stall_reload_stopping(tmp_path, systemd, cle
            "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), str(REPO / "daemon")]),
            "FAKE_CAMERA_IMAGE": str(SAMPLES / "01_astronaut.png"), "FAKE_CAMERA_STALL": str(stall)}
 
-    with DaemonProcess(config, env=env) as daemon:
+    with daemon_process(config, env=env) as daemon:
         ready = systemd.recv(timeout=120)
         assert ready is not None and ready.startswith("READY=1\nSTATUS=model "), (ready, daemon.output())
         assert "camera picamera2" in ready

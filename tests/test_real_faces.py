@@ -13,8 +13,8 @@ import pytest
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
 from moodcast.detector import crop_face, make_detector
-from tests.broker import Subscriber
-from tests.daemon_process import DaemonProcess, write_config
+from harness.mosquitto import Subscriber
+from tests.daemon_process import write_config
 from tests.media import SAMPLES, fer_fixtures, labelled_frames, needs_frames
 
 
@@ -57,7 +57,7 @@ def test_real_photos(classifier):
 
 
 @needs_frames
-def test_replayed_happy_photos_end_to_end(tmp_path, mosquitto):
+def test_replayed_happy_photos_end_to_end(tmp_path, mosquitto, daemon_process):
     photos = tmp_path / "happy"
     photos.mkdir()
     for path, label in labelled_frames():
@@ -65,7 +65,7 @@ def test_replayed_happy_photos_end_to_end(tmp_path, mosquitto):
             shutil.copy(path, photos / path.name)
     config = write_config(tmp_path / "config.toml", mosquitto, camera={
         "source": "replay", "path": str(photos), "realtime": False, "image_seconds": 2.0})
-    with Subscriber(mosquitto, ["moodcast/testcam/event"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, ["moodcast/testcam/event"]) as sub, daemon_process(config) as daemon:
         assert daemon.wait(120) == 0
         changes = [m.json()["to"] for m in sub.messages.get("moodcast/testcam/event", [])
                    if m.json()["type"] == "mood_changed"]

@@ -12,7 +12,7 @@ import pytest
 
 from moodcast.recommend import RecommendationService
 from moodcast.recommend.cli import add_commands
-from tests.recommend_support import Published, make_config, spotify, youtube  # noqa: F401 - fixtures
+from tests.recommend_support import Published, make_config
 
 
 def run_command(cfg, *argv: str) -> int:

@@ -14,7 +14,7 @@ from moodcast import config as config_module
 from moodcast.recommend import RecommendationService
 from tests.fake_http import Reply
 from tests.fake_spotify import error
-from tests.recommend_support import Published, make_config, spotify, youtube  # noqa: F401 - fixtures
+from tests.recommend_support import Published, make_config
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from moodcast.recommend.spotify import SpotifyClient, SpotifyFailure
 from moodcast.recommend.spotify_auth import daemon_oauth
 from tests.fake_http import Reply
 from tests.fake_spotify import error, write_token
-from tests.recommend_support import make_config, spotify  # noqa: F401 - fixture
+from tests.recommend_support import make_config
 
 
 def client_for(cfg) -> SpotifyClient:

@@ -10,7 +10,7 @@ from moodcast.recommend.quota import next_pacific_midnight, pacific_day
 from moodcast.recommend.youtube import YoutubeClient
 from tests.fake_http import Reply
 from tests.fake_youtube import google_error
-from tests.recommend_support import make_config, youtube  # noqa: F401 - fixture
+from tests.recommend_support import make_config
 
 PHRASES = ["sad songs", "melancholy piano music"]
 

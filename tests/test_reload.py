@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tests.broker import Subscriber, publish
-from tests.daemon_process import STARTUP, STOP, DaemonProcess, write_config
+from harness.mosquitto import Subscriber, publish
+from tests.daemon_process import STARTUP, STOP, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -18,13 +18,13 @@ LOOP = {"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "realtime
     {"kind": "yunet", "model": "/etc/hostname"},    # a file that is not an ONNX model
     {"kind": "yunet", "model": "NOT_ONNX"},         # an .onnx name with junk inside
 ])
-def test_reload_with_a_bad_detector_is_refused(tmp_path, mosquitto, detector):
+def test_reload_with_a_bad_detector_is_refused(tmp_path, mosquitto, detector, daemon_process):
     if detector.get("model") == "NOT_ONNX":
         junk = tmp_path / "face.onnx"
         junk.write_bytes(b"\x08\x07garbage" * 100)
         detector = {**detector, "model": str(junk)}
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/availability", lambda m: m.text == "online", timeout=STARTUP)
         write_config(config, mosquitto, camera=LOOP, detector=detector, mood={"min_dwell_s": 5.0})
         daemon.signal(signal.SIGHUP)

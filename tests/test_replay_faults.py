@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from moodcast.camera import Replay
-from tests.broker import Subscriber, publish
-from tests.daemon_process import STARTUP, STOP, DaemonProcess, run_cli, write_config
+from harness.mosquitto import Subscriber, publish
+from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -33,14 +33,14 @@ def test_a_replay_that_cannot_play_fails_before_online(tmp_path, mosquitto, make
         assert f"{BASE}/availability" not in sub.messages  # never said `online`
 
 
-def test_one_unreadable_image_is_skipped(tmp_path, mosquitto):
+def test_one_unreadable_image_is_skipped(tmp_path, mosquitto, daemon_process):
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "00_broken.png").write_bytes(b"\x89PNG garbage")
     shutil.copy(SAMPLES / "01_astronaut.png", photos)
     config = write_config(tmp_path / "config.toml", mosquitto, camera={
         "source": "replay", "path": str(photos), "realtime": False, "image_seconds": 2.0})
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         assert daemon.wait(STARTUP + 60) == 0
         out = daemon.output()
         assert sub.wait_for(f"{BASE}/state", lambda m: m.json()["mood"] == "happy", timeout=10)
@@ -54,11 +54,11 @@ def test_replay_frames_fit_the_configured_camera_size(tmp_path):
     assert image.shape == (480, 640, 3)
 
 
-def test_real_time_replay_keeps_max_fps_after_a_pause(tmp_path, mosquitto):
+def test_real_time_replay_keeps_max_fps_after_a_pause(tmp_path, mosquitto, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera={
         "source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "realtime": True, "loop": True,
         "max_fps": 2.0})
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/state", timeout=STARTUP)
         publish(mosquitto, f"{BASE}/set/paused", "ON")
         sub.wait_for(f"{BASE}/state", lambda m: m.json()["paused"], timeout=30)

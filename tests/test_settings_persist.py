@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.broker import Subscriber, publish
-from tests.daemon_process import STARTUP, STOP, DaemonProcess, write_config
+from harness.mosquitto import Subscriber, publish
+from tests.daemon_process import STARTUP, STOP, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -21,9 +21,9 @@ def frames_analysed(broker, sub) -> int:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
-def test_pause_policy_and_autoplay_survive_a_restart(tmp_path, mosquitto, stop):
+def test_pause_policy_and_autoplay_survive_a_restart(tmp_path, mosquitto, stop, daemon_process):
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/state", lambda m: m.json()["mood"] == "happy" and m.json()["faces"] == 1, timeout=STARTUP)
         for command, value in (("policy", "match"), ("autoplay", "on"), ("paused", "ON")):
             publish(mosquitto, f"{BASE}/set/{command}", value)
@@ -37,7 +37,7 @@ def test_pause_policy_and_autoplay_survive_a_restart(tmp_path, mosquitto, stop):
     saved = json.loads((tmp_path / "state" / "settings.json").read_text())
     assert saved == {"paused": True, "policy": "match", "autoplay": True}
     assert (tmp_path / "state" / "settings.json").stat().st_mode & 0o777 == 0o600
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         state = sub.wait_for(f"{BASE}/state", lambda m: not m.retain, timeout=STARTUP).json()  # the new process's own
         assert (state["paused"], state["policy"], state["autoplay"], state["faces"]) == (True, "match", True, 0)
         time.sleep(2)
@@ -52,11 +52,11 @@ def test_pause_policy_and_autoplay_survive_a_restart(tmp_path, mosquitto, stop):
 
 @pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b'{"paused": "no", "policy": "match", "autoplay": false}',
                                      b" " * 10000])
-def test_an_untrustworthy_settings_file_starts_paused(tmp_path, mosquitto, content):
+def test_an_untrustworthy_settings_file_starts_paused(tmp_path, mosquitto, content, daemon_process):
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "settings.json").write_bytes(content)
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         state = sub.wait_for(f"{BASE}/state", timeout=STARTUP).json()
         assert state["paused"] is True and state["faces"] == 0
         time.sleep(1)
@@ -67,10 +67,10 @@ def test_an_untrustworthy_settings_file_starts_paused(tmp_path, mosquitto, conte
     assert "starting with the privacy pause ON to be safe" in out and "Traceback" not in out
 
 
-def test_unwritable_state_dir_is_reported_and_the_command_still_applies(tmp_path, mosquitto):
+def test_unwritable_state_dir_is_reported_and_the_command_still_applies(tmp_path, mosquitto, daemon_process):
     (tmp_path / "state").write_text("a file where the state directory should be")
     config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
-    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, DaemonProcess(config) as daemon:
+    with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config) as daemon:
         sub.wait_for(f"{BASE}/state", timeout=STARTUP)
         publish(mosquitto, f"{BASE}/set/paused", "ON")
         sub.wait_for(f"{BASE}/state", lambda m: m.json()["paused"], timeout=10)

@@ -1,4 +1,4 @@
-"""A real Mosquitto broker per test, and a paho subscriber that records what arrives.
+"""A real Mosquitto broker for the tests and the benchmarks, and a paho subscriber that records what arrives.
 
 `Mosquitto` writes its config into the test's tmp dir and runs `/usr/sbin/mosquitto -c ...` as a
 child process on a free 127.0.0.1 port (never 1883, which a packaged broker may hold). It can be
@@ -19,25 +19,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from moodcast.embedded_broker import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (never 1883)."""
-    while True:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        if port != 1883:
-            return port
 
 
 def _run(*args: str, cwd: Path) -> None:
@@ -295,20 +287,3 @@ def publish(broker: Mosquitto, topic: str, payload: bytes | str, qos: int = 1, r
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-@pytest.fixture
-def mosquitto(tmp_path):
-    """A running anonymous broker on 127.0.0.1:<free port>."""
-    broker = Mosquitto(tmp_path / "mosquitto").start()
-    yield broker
-    broker.kill()
-
-
-@pytest.fixture
-def mosquitto_tls(tmp_path):
-    """A running broker with only a TLS listener and username/password; see .ca_file, .username, .password."""
-    broker = Mosquitto(tmp_path / "mosquitto_tls", tls=True, username="moodcast",
-                       password=secrets.token_urlsafe(12)).start()
-    yield broker
-    broker.kill()
