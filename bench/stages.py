@@ -21,11 +21,11 @@ from moodcast.config import DetectorConfig, MoodConfig, MqttConfig, MOODS
 from moodcast.detector import make_detector
 from moodcast.mqtt import MqttLink
 from moodcast.pipeline import Analyzer
+from moodcast.stats import STAGES
 from moodcast.tracker import MoodTracker
 
 from bench.stats import summary
 
-STAGES = ("capture", "detect", "preprocess", "classify", "track", "publish")
 PERIOD_S = 0.2  # the default 5 analysed frames per second
 
 

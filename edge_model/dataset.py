@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodcast.labels import FERPLUS_COLUMNS, NOT_A_FACE, UNKNOWN, ferplus_column_to_fer, ferplus_majority, votes_to_fer_distribution
+from edge_model.ferplus import FERPLUS_COLUMNS, NOT_A_FACE, UNKNOWN, ferplus_column_to_fer, ferplus_majority, votes_to_fer_distribution
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 LABEL_MODES = ("fer2013", "ferplus-majority", "ferplus-votes")

@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from edge_model import dataset
 from moodcast.classifier import EmotionClassifier
-from moodcast.labels import FER2013_CLASSES, NOT_A_FACE, UNKNOWN, ferplus_majority
+from edge_model.ferplus import NOT_A_FACE, UNKNOWN, ferplus_majority
+from moodcast.labels import FER2013_CLASSES
 from moodcast.preprocess import INPUT_SIZE, prepare_batch
 
 SPLIT = "PrivateTest"

@@ -9,7 +9,8 @@ from edge_model import dataset
 from edge_model.card import json_card_fields, render, training_summary
 from edge_model.evaluate import (PROTOCOLS, classification_metrics, confusion_matrix, ferplus_counts, protocol_rows,
                                  score, to_fer_order, tta_views)
-from moodcast.labels import FER2013_CLASSES, FERPLUS_COLUMNS
+from edge_model.ferplus import FERPLUS_COLUMNS
+from moodcast.labels import FER2013_CLASSES
 from tests.media import FER2013_NPZ, needs_fer2013
 
 ANGRY, DISGUST, FEAR, HAPPY, SAD, SURPRISE, NEUTRAL = range(7)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from moodcast.config import CameraConfig
+from moodcast.errors import MoodcastError
 
 log = logging.getLogger("moodcast.camera")
 
@@ -41,7 +42,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: ffmpeg's "moov a
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-class SourceError(Exception):
+class SourceError(MoodcastError):
     """The source failed; `fatal` errors (a replay file that cannot be read) are not retried."""
 
     def __init__(self, message: str, fatal: bool = False):

@@ -61,7 +61,8 @@ def load_card(model_path: Path) -> dict:
     return card
 
 
-def _interpreter_class():
+def interpreter_class() -> type:
+    """The TFLite Interpreter class of the first runtime installed (INTERPRETER_MODULES); ModelError if none."""
     for name in INTERPRETER_MODULES:
         try:
             return importlib.import_module(name).Interpreter
@@ -79,7 +80,7 @@ class EmotionClassifier:
         self.labels: tuple[str, ...] = tuple(self.card["labels"])
         try:
             with native_stderr_to_log("moodcast.litert"):
-                self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=num_threads)
+                self.interpreter = interpreter_class()(model_path=str(self.path), num_threads=num_threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: not a valid TFLite model ({str(e).splitlines()[0]})") from None

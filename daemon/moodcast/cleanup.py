@@ -7,6 +7,7 @@ import time
 
 from moodcast import homeassistant, payloads
 from moodcast.config import Config
+from moodcast.errors import MoodcastError
 from moodcast.mqtt import make_client
 
 RETAINED_KINDS = [kind for kind, spec in payloads.TOPICS.items() if spec.retain]
@@ -14,7 +15,7 @@ CONNECT_TIMEOUT_S = 10.0
 ENTITIES_GONE_S = 1.0  # Home Assistant removes the entities (and their state templates) in this time
 
 
-class CleanupError(Exception):
+class CleanupError(MoodcastError):
     pass
 
 

@@ -10,9 +10,8 @@ import threading
 from pathlib import Path
 
 from moodcast import __version__
+from moodcast.errors import EX_CONFIG, MoodcastError, exit_code
 from moodcast.signals import EarlySignals
-
-EX_FAIL, EX_CONFIG = 1, 78
 
 
 def default_config_path() -> str:
@@ -85,11 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     signals = EarlySignals.install() if argv[:1] == ["run"] else None
     args = parse_args(argv)
     args.signals = signals
-    from moodcast.errors import USER_ERRORS, exit_code
-
     try:
         return args.func(args, None if args.func in (cmd_demo,) else load_config(args))
-    except USER_ERRORS as e:
+    except MoodcastError as e:
         print(f"moodcast: {e}", file=sys.stderr)
         return exit_code(e)
     except KeyboardInterrupt:

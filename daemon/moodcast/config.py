@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import FER2013_CLASSES
 
 if sys.version_info >= (3, 11):
@@ -26,12 +27,14 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (JetPack 6)
     import tomli as tomllib
 
-EX_CONFIG = 78
+__all__ = ["EX_CONFIG"]  # re-exported: the unit's RestartPreventExitStatus is checked against it
 MOODS = FER2013_CLASSES  # the moods moodcast knows: one definition, in moodcast.labels
 
 
-class ConfigError(Exception):
+class ConfigError(MoodcastError):
     """A configuration problem, worded for the user; the CLI prints it and exits with 78."""
+
+    exit_code = EX_CONFIG
 
 
 def _opt(default, *, range=None, choices=None, doc="", check=None):

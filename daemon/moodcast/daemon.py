@@ -20,7 +20,7 @@ from moodcast.classifier import EmotionClassifier, ModelOutputError
 from moodcast.commands import Command, CommandError, Incoming, parse_command
 from moodcast.config import Config
 from moodcast.detector import make_detector
-from moodcast.errors import USER_ERRORS
+from moodcast.errors import MoodcastError
 from moodcast.heap import return_large_buffers
 from moodcast.logs import setup_logging
 from moodcast.mqtt import MqttLink
@@ -316,7 +316,7 @@ class Daemon:
         try:  # everything is validated and built first: a bad part must not leave a half-swapped daemon
             new = config_module.load(self.config.source_path)
             detector = make_detector(new.detector)
-        except USER_ERRORS as e:
+        except MoodcastError as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             self.notifier.ready(self._status_line())
             return

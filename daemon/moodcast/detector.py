@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 
 from moodcast import blazeface
-from moodcast.classifier import ModelError, _interpreter_class
+from moodcast.classifier import ModelError, interpreter_class
 from moodcast.config import DetectorConfig
+from moodcast.errors import EX_CONFIG, MoodcastError
 
 
 # Where FER2013 puts the eyes in its crops, as fractions of the crop side: the medians of BlazeFace's
@@ -23,8 +24,10 @@ FER_EYE_DISTANCE = 0.36
 FER_EYE_CENTRE = (0.5, 0.40)
 
 
-class DetectorError(Exception):
+class DetectorError(MoodcastError):
     """The detector cannot be created (missing cascade or model file)."""
+
+    exit_code = EX_CONFIG
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class _Net:
     def __init__(self, path: Path, variant: str):
         self.variant = blazeface.VARIANTS[variant]
         try:
-            self.interpreter = _interpreter_class()(model_path=str(path), num_threads=1)
+            self.interpreter = interpreter_class()(model_path=str(path), num_threads=1)
             self.interpreter.allocate_tensors()
         except (ModelError, ValueError, RuntimeError) as e:
             raise DetectorError(f"{path}: cannot load BlazeFace ({str(e).splitlines()[0]})") from None

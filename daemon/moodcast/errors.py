@@ -1,18 +1,22 @@
-"""Errors that are the user's to fix: the CLI prints them as one line, never a traceback."""
+"""Errors that are the user's to fix: the CLI prints them as one line, never a traceback.
+
+Every such error derives from MoodcastError, so this module imports nothing of moodcast's and
+the modules that raise them (config, secrets, camera, classifier, detector, ...) depend on it,
+not the other way round.
+"""
 
 from __future__ import annotations
 
-from moodcast.camera import SourceError
-from moodcast.cleanup import CleanupError
-from moodcast.classifier import ModelError
-from moodcast.config import EX_CONFIG, ConfigError
-from moodcast.detector import DetectorError
-from moodcast.preview import OutputError
-from moodcast.secrets import SecretError
-
-USER_ERRORS = (ConfigError, SecretError, ModelError, DetectorError, SourceError, CleanupError, OutputError)
+EX_FAIL = 1  # sysexits: a failure worth a restart (a camera that may come back)
+EX_CONFIG = 78  # sysexits EX_CONFIG: systemd does not restart on it (RestartPreventExitStatus=78)
 
 
-def exit_code(error: Exception) -> int:
-    """78 (EX_CONFIG) for configuration, secrets and the detector's model, so systemd does not restart-loop on them."""
-    return EX_CONFIG if isinstance(error, (ConfigError, SecretError, DetectorError)) else 1
+class MoodcastError(Exception):
+    """A problem worded for the user. `exit_code` is what the CLI exits with: EX_CONFIG for what only
+    editing the configuration (or a secret, or a model file) can mend, so systemd does not restart-loop."""
+
+    exit_code = EX_FAIL
+
+
+def exit_code(error: BaseException) -> int:
+    return error.exit_code if isinstance(error, MoodcastError) else EX_FAIL

@@ -15,9 +15,10 @@ from moodcast.camera import Replay, SourceError, make_live_source
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import Config
 from moodcast.detector import crop_face, make_detector
+from moodcast.errors import MoodcastError
 
 
-class OutputError(Exception):
+class OutputError(MoodcastError):
     """The preview cannot be saved where the user asked; worded for the user."""
 
 

@@ -17,11 +17,15 @@ import os
 import stat
 from pathlib import Path
 
+from moodcast.errors import EX_CONFIG, MoodcastError
+
 MAX_BYTES = 4096  # far above any password, key or token; a 70 KB "password" kills paho's thread
 
 
-class SecretError(Exception):
+class SecretError(MoodcastError):
     """A secret exists but may not or cannot be used; worded for the user."""
+
+    exit_code = EX_CONFIG
 
 
 def read_secret(name: str, file: str | os.PathLike | None = None) -> str | None:

@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 
 from spotipy.oauth2 import SpotifyOauthError
 
-from ..config import EX_CONFIG, MOODS, Config
+from ..config import MOODS, Config
+from ..errors import EX_CONFIG
 from .policy import POLICIES
 from .service import RecommendationService
 from .spotify import SpotifyClient, SpotifyFailure

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import MoodMusicConfig
 from .spotify import SpotifyClient, SpotifyFailure, uri_to_url
-from .store import JsonFile
+from .store import JsonFile, tagged
 
 log = logging.getLogger("moodcast.recommend")
 
@@ -45,15 +45,15 @@ class MusicCatalog:
         entry = cache.get(f"search|{phrase}")
         if entry and self._clock() - entry["fetched_at"] < self._ttl:
             self.cache_hits += 1
-            return _tag(entry["items"], "cache")
+            return tagged(entry["items"], "cache")
         if self._spotify:
             try:
                 items = self._spotify.search_playlists(phrase)
                 cache[f"search|{phrase}"] = {"fetched_at": self._clock(), "items": items}
-                return _tag(items, "search")
+                return tagged(items, "search")
             except SpotifyFailure as f:
                 result.errors.append(f)
-        return _tag(entry["items"], "cache") if entry else []  # stale beats nothing
+        return tagged(entry["items"], "cache") if entry else []  # stale beats nothing
 
     def _configured_item(self, uri: str, cache: dict, result: MusicResult) -> dict:
         title, artist = self._title(uri, cache, result)
@@ -76,7 +76,3 @@ class MusicCatalog:
             return entry["title"], entry["artist"]
         kind, ident = uri.split(":")[1:]
         return f"Spotify {kind} {ident}", ""  # no name known yet; the link still works
-
-
-def _tag(items: list[dict], source: str) -> list[dict]:
-    return [{**item, "source": source} for item in items]

@@ -13,9 +13,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from ..config import MOODS, Config
+from ..payloads import iso
 from ..secrets import SecretError, read_secret
 from .music import MusicCatalog
 from .playback import Outcome, Player, Want
@@ -107,7 +107,7 @@ class RecommendationService:
             "youtube_enabled": yt is not None,
             "youtube_calls_today": yt.budget.calls_today if yt else 0,
             "youtube_daily_budget": self._cfg.youtube.daily_budget,
-            "youtube_quota_blocked_until": _iso(yt.budget.blocked_until) if yt else None,
+            "youtube_quota_blocked_until": _iso_or_none(yt.budget.blocked_until if yt else None),
             "youtube_api_ms": round(yt.last_api_ms, 1) if yt else None,
             "cache_hits": self._catalog.cache_hits + (yt.cache_hits if yt else 0),
         }
@@ -238,7 +238,7 @@ class RecommendationService:
     def _publish_recommendation(self, mood, policy, music, videos, t0, api0, profile) -> None:
         self._publish("recommendation", {
             "mood": mood, "policy": policy, "music": music, "videos": videos,
-            "generated_at": _iso(time.time()),
+            "generated_at": iso(time.time()),
         })
         total_ms, api_ms = (time.perf_counter() - t0) * 1000, (self._api_s() - api0) * 1000
         self._publish("event", {"type": "recommendation_ready", "mood": mood, "policy": policy, "profile": profile,
@@ -314,7 +314,5 @@ def _connect_youtube(config: Config) -> YoutubeClient | None:
     return YoutubeClient(config.youtube, key, config.state_dir)
 
 
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso_or_none(epoch: float | None) -> str | None:
+    return None if epoch is None else iso(epoch)

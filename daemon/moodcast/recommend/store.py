@@ -42,3 +42,8 @@ class JsonFile:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def tagged(items: list[dict], source: str) -> list[dict]:
+    """Copies of cached or found items with their `source` ("cache", "search") for the recommendation payload."""
+    return [{**item, "source": source} for item in items]

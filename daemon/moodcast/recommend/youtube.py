@@ -23,7 +23,7 @@ from googleapiclient.errors import HttpError
 from ..config import YoutubeConfig
 from .backoff import Backoff
 from .quota import DailyBudget
-from .store import JsonFile
+from .store import JsonFile, tagged
 
 log = logging.getLogger("moodcast.recommend")
 
@@ -59,14 +59,14 @@ class YoutubeClient:
         entry = cache.get(_key(profile, phrase))
         if entry and self._clock() - entry["fetched_at"] < self.cfg.cache_ttl_s:
             self.cache_hits += 1
-            return VideoResult(_tag(entry["items"], "cache"))
+            return VideoResult(tagged(entry["items"], "cache"))
         result = self._search_or_why(phrase)
         if isinstance(result, list):
             cache[_key(profile, phrase)] = {"fetched_at": self._clock(), "items": result}
             self._cache.save(cache)
-            return VideoResult(_tag(result, "search"))
+            return VideoResult(tagged(result, "search"))
         stale = _any_cached(cache, profile, [phrase, *fallback_phrases])
-        return VideoResult(_tag(stale, "cache"), **result)
+        return VideoResult(tagged(stale, "cache"), **result)
 
     def _search_or_why(self, phrase: str) -> list[dict] | dict:
         """The API's videos, or {"error": ...} / {"note": ...} saying why there are none."""
@@ -139,7 +139,3 @@ def _any_cached(cache: dict, profile: str, phrases: list[str]) -> list[dict]:
         if entry and entry.get("items"):
             return entry["items"]
     return []
-
-
-def _tag(items: list[dict], source: str) -> list[dict]:
-    return [{**item, "source": source} for item in items]
