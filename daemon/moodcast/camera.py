@@ -9,21 +9,25 @@ virtual timestamps, so a replay analyses the same frames whether paced in real t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
 from moodcast.config import CameraConfig
 from moodcast.errors import MoodcastError
+from moodcast.payloads import TextEnum
 
 log = logging.getLogger("moodcast.camera")
+LIVE_KEYS = ("max_fps", "idle_after_s", "idle_fps")  # [camera] keys a reload applies without a restart
 
 
 def _opencv_errors_only() -> None:
@@ -34,7 +38,7 @@ def _opencv_errors_only() -> None:
     if api is not None:
         api.setLogLevel(api.LOG_LEVEL_ERROR)
     else:
-        cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+        cv2.setLogLevel(2)  # type: ignore[attr-defined]  # LOG_LEVEL_ERROR; the stubs are 4.11+'s
 
 
 _opencv_errors_only()
@@ -58,11 +62,17 @@ class Frame:
     capture_ms: float = 0.0  # decoding (replay) or waiting on the driver (live) for this frame
 
 
+class TickReason(TextEnum):
+    PAUSED = "paused"  # privacy pause: the camera is released
+    RETRYING = "retrying"  # the camera failed to open or read; it is retried with backoff
+    STALLED = "stalled"  # no frame within read_timeout_s
+
+
 @dataclass
 class Tick:
     """Yielded instead of a frame so the loop stays alive while there is nothing to analyse."""
 
-    reason: str  # "paused" | "retrying" | "stalled"
+    reason: TickReason
 
 
 class OpenCVCamera:
@@ -83,6 +93,7 @@ class OpenCVCamera:
         self.cap = cap
 
     def read(self) -> np.ndarray:
+        assert self.cap is not None, "read() after open()"
         ok, image = self.cap.read()
         if not ok or image is None:
             raise SourceError(f"{self.name}: read failed (unplugged?)")
@@ -100,7 +111,8 @@ class PiCamera:
     name = "picamera2"
 
     def __init__(self, width: int, height: int):
-        self.width, self.height, self.cam = width, height, None
+        self.width, self.height = width, height
+        self.cam: Any = None  # a Picamera2, imported only when one is used
 
     def open(self) -> None:
         try:
@@ -131,7 +143,7 @@ class PiCamera:
 class Replay:
     """A video file, one image, or a directory of images, as a timeline of segments."""
 
-    def __init__(self, path: str, image_seconds: float, loop: bool, size: tuple[int, int] | None = None):
+    def __init__(self, path: str | os.PathLike, image_seconds: float, loop: bool, size: tuple[int, int] | None = None):
         self.path, self.image_seconds, self.loop = Path(path), image_seconds, loop
         self.size = size  # (width, height) frames are shrunk to fit, as a camera set to it would deliver
 
@@ -179,8 +191,8 @@ class Replay:
             yield shown * self.image_seconds, (shown + 1) * self.image_seconds, self._fit(image)
             shown += 1
         if not shown:
-            raise SourceError(f"{self.path}: no readable image" if len(files) > 1 else f"{files[0]}: not a readable image",
-                              fatal=True)
+            text = f"{self.path}: no readable image" if len(files) > 1 else f"{files[0]}: not a readable image"
+            raise SourceError(text, fatal=True)
 
     def _video(self) -> Iterator[tuple[float, float, np.ndarray]]:
         cap = cv2.VideoCapture(str(self.path))
@@ -190,7 +202,7 @@ class Replay:
                 raise SourceError(f"{self.path}: not a readable video or image", fatal=True)
             fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
             index = 0
-            while ok:
+            while ok and image is not None:
                 yield index / fps, (index + 1) / fps, self._fit(image)
                 index += 1
                 ok, image = cap.read()
@@ -217,6 +229,20 @@ class Camera:
         self.paused = threading.Event()
         self.idle = False  # set by the frame loop (IdleBackoff): nobody in view, analyse at idle_fps
         self.dropped = 0  # live frames that arrived while the loop was busy, never analysed
+
+    def reconfigure(self, cfg: CameraConfig) -> Callable[[], None]:
+        """A reload: the swap to the new rates (LIVE_KEYS), from the next frame on. The other keys need a
+        restart (restart_needed), as the source is open; nothing here can fail."""
+        live = dataclasses.replace(self.cfg, **{key: getattr(cfg, key) for key in LIVE_KEYS})
+
+        def swap() -> None:
+            self.cfg = live
+        return swap
+
+    def restart_needed(self, cfg: CameraConfig) -> list[str]:
+        """The keys of a new [camera] that differ and that only a restart applies."""
+        return sorted(f.name for f in dataclasses.fields(cfg)
+                      if f.name not in LIVE_KEYS and getattr(cfg, f.name) != getattr(self.cfg, f.name))
 
     @property
     def fps(self) -> float:
@@ -248,15 +274,16 @@ class Camera:
         segments = self.replay_source().segments()
         while True:
             t0 = time.perf_counter()
-            seg_start, seg_end, image = next(segments, (None, None, None))
-            if image is None:
+            segment = next(segments, None)
+            if segment is None:
                 return
+            seg_start, seg_end, image = segment
             decode_ms = (time.perf_counter() - t0) * 1e3  # a still is decoded once, however long it shows
             while seg_start <= next_ts < seg_end:
                 if self.paused.is_set():
                     paused_at = time.monotonic()
                     while self.paused.is_set() and not self.stop.is_set():
-                        yield Tick("paused")
+                        yield Tick(TickReason.PAUSED)
                         self.stop.wait(self.period)
                     start += time.monotonic() - paused_at  # resume in real time, not with a catch-up burst
                 if self.cfg.realtime:
@@ -274,7 +301,7 @@ class Camera:
         delay = self.cfg.retry_initial_s
         while not self.stop.is_set():
             if self.paused.is_set():
-                yield Tick("paused")
+                yield Tick(TickReason.PAUSED)
                 self.stop.wait(self.period)
                 continue
             source = make_live_source(self.cfg)
@@ -285,7 +312,7 @@ class Camera:
                 if e.fatal:
                     raise
                 log.warning("%s; retrying in %.1f s", e, delay)
-                yield Tick("retrying")
+                yield Tick(TickReason.RETRYING)
                 self.stop.wait(delay)
                 delay = min(delay * 2, self.cfg.retry_max_s)
                 continue
@@ -294,9 +321,9 @@ class Camera:
             error = yield from self._read_live(source)
             if error:
                 log.warning("%s; reopening", error)
-                yield Tick("retrying")
+                yield Tick(TickReason.RETRYING)
 
-    def _read_live(self, source) -> Iterator[Frame | Tick]:
+    def _read_live(self, source) -> Generator[Frame | Tick, None, str | None]:
         """Frames until stopped, paused or the source fails; returns the failure, if any."""
         reader = LatestFrameReader(source)
         reader.start()
@@ -310,7 +337,7 @@ class Camera:
                 if reader.error:
                     return reader.error
                 if image is None:
-                    yield Tick("stalled")
+                    yield Tick(TickReason.STALLED)
                     continue
                 yield Frame(image, time.monotonic(), index, (time.perf_counter() - t0) * 1e3)
                 index += 1
@@ -332,6 +359,11 @@ class IdleBackoff:
     def __init__(self, cfg: CameraConfig):
         self.cfg = cfg
         self.last_face_at: float | None = None  # the first frame starts the clock: full rate at start-up
+
+    def reconfigure(self, cfg: CameraConfig) -> Callable[[], None]:
+        def swap() -> None:
+            self.cfg = cfg
+        return swap
 
     def idle(self, faces: int, t: float) -> bool:
         """Whether the camera should run at the idle rate after the frame at `t` with `faces` faces."""

@@ -9,9 +9,10 @@ Node-RED and HA scripts often send JSON.
 from __future__ import annotations
 
 import json
+import queue
 from dataclasses import dataclass
 
-from moodcast.payloads import POLICIES
+from moodcast.payloads import POLICIES, Policy, TextEnum
 
 MAX_PAYLOAD = 256  # bytes; every valid payload is a few bytes, so anything bigger is a mistake
 MAX_NAME = 64  # characters of a command name kept; the longest real one has 14
@@ -22,7 +23,18 @@ COMMANDS = ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats")
 
 _TRUE = ("on", "true", "1")
 _FALSE = ("off", "false", "0")
-_SETTINGS = {"pause": "paused", "resume": "paused", "paused": "paused", "policy": "policy", "autoplay": "autoplay"}
+
+
+class Setting(TextEnum):
+    """The run-time settings commands change (state fields and settings.json keys)."""
+
+    PAUSED = "paused"
+    POLICY = "policy"
+    AUTOPLAY = "autoplay"
+
+
+_SETTINGS = {"pause": Setting.PAUSED, "resume": Setting.PAUSED, "paused": Setting.PAUSED, "policy": Setting.POLICY,
+             "autoplay": Setting.AUTOPLAY}
 
 
 class CommandError(ValueError):
@@ -43,19 +55,68 @@ class Incoming:
     size: int  # of the payload as it arrived
 
     @classmethod
-    def cut(cls, name: str, payload: bytes) -> "Incoming":
+    def cut(cls, name: str, payload: bytes) -> Incoming:
         return cls(name[:MAX_NAME + 1], payload[:MAX_PAYLOAD + 1], len(payload))
 
 
 @dataclass(frozen=True)
 class Command:
+    """A valid command. `value` is the new setting as published in the result event: a bool for
+    paused/autoplay, a Policy for policy, None for snapshot_stats; `switch` and `policy` read it typed."""
+
     name: str
-    value: bool | str | None  # the new setting: paused/autoplay -> bool, policy -> str; None for snapshot_stats
+    value: bool | Policy | None
 
     @property
-    def setting(self) -> str | None:
-        """The state field this command changes (`paused`, `policy`, `autoplay`), or None."""
+    def setting(self) -> Setting | None:
+        """The state field this command changes, or None (snapshot_stats)."""
         return _SETTINGS.get(self.name)
+
+    @property
+    def switch(self) -> bool:
+        """The new on/off value of paused or autoplay."""
+        if not isinstance(self.value, bool):
+            raise TypeError(f"{self.name} is not an on/off command")
+        return self.value
+
+    @property
+    def policy(self) -> Policy:
+        if not isinstance(self.value, Policy):
+            raise TypeError(f"{self.name} does not set the policy")
+        return self.value
+
+
+class CommandInbox:
+    """Commands from paho's thread to the frame loop, which applies them between frames. A flood beyond
+    `maxsize` is dropped and counted, never blocking paho."""
+
+    def __init__(self, maxsize: int = 64):
+        self.maxsize = maxsize
+        self._queue: queue.Queue[Incoming] = queue.Queue(maxsize=maxsize)
+        self._dropped = 0  # written by paho's thread
+        self._reported = 0
+
+    def put(self, message: Incoming) -> None:
+        """paho's thread: never blocks."""
+        try:
+            self._queue.put_nowait(message)
+        except queue.Full:
+            self._dropped += 1
+
+    def newly_dropped(self) -> int:
+        """How many were dropped since the last call."""
+        dropped, self._reported = self._dropped - self._reported, self._dropped
+        return dropped
+
+    def take(self) -> list[Incoming]:
+        """What is waiting, at most one queue's worth."""
+        messages = []
+        for _ in range(self.maxsize):
+            try:
+                messages.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return messages
 
 
 def parse_command(name: str, payload: bytes, size: int | None = None) -> Command:
@@ -101,11 +162,11 @@ def _unwrap(name: str, text: str) -> object:
     return data
 
 
-def _policy(value: object) -> str:
+def _policy(value: object) -> Policy:
     text = value.strip().lower() if isinstance(value, str) else None
     if text not in POLICIES:
         raise CommandError(f"policy: expected one of {', '.join(POLICIES)}, got {_quote(value)}", "policy")
-    return text
+    return Policy(text)
 
 
 def _switch(name: str, value: object) -> bool:

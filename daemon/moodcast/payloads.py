@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from moodcast.labels import FER2013_CLASSES
 
@@ -20,7 +22,28 @@ SCHEMA_VERSION = 1
 
 MOODS = FER2013_CLASSES  # the moods moodcast knows: one definition, in moodcast.labels
 STATES = MOODS + ("no_face", "uncertain")  # what `state.mood` may say
-POLICIES = ("match", "uplift", "off")
+
+
+class TextEnum(str, Enum):
+    """A closed set of words: a str, so a member is published, compared, formatted and written to
+    JSON as its value ("uplift", never "Policy.UPLIFT"), on every Python from 3.10 on."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Policy(TextEnum):
+    """The recommendation policies: [recommendations] policy, `set/policy`, `state.policy`."""
+
+    MATCH = "match"
+    UPLIFT = "uplift"
+    OFF = "off"
+
+
+POLICIES: tuple[str, ...] = tuple(policy.value for policy in Policy)
 ONLINE, OFFLINE = "online", "offline"
 
 
@@ -58,29 +81,102 @@ def stamp(payload: Mapping[str, Any], now: float | None = None) -> dict[str, Any
     return {"schema": SCHEMA_VERSION, **body, "timestamp": iso(time.time() if now is None else now)}
 
 
+# -- the messages: one small class per kind, each built in one place. body() is the payload without
+# `schema` and `timestamp`; the publisher stamps it once (Daemon.publish -> stamp).
+
+class Message:
+    """Something published on `<base>/<kind>`."""
+
+    kind: ClassVar[str]
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class State(Message):
+    """The retained `<base>/state` payload. `since` (epoch seconds) is when `mood` became current."""
+
+    kind: ClassVar[str] = "state"
+    mood: str
+    confidence: float
+    scores: Mapping[str, float]
+    faces: int
+    since: float
+    paused: bool
+    policy: str
+    autoplay: bool
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "mood": self.mood,
+            "confidence": round(float(self.confidence), 3),
+            "scores": _scores(self.scores),
+            "faces": int(self.faces),
+            "since": iso(self.since),
+            "paused": bool(self.paused),
+            "policy": str(self.policy),
+            "autoplay": bool(self.autoplay),
+        }
+
+
+@dataclass(frozen=True)
+class Stats(Message):
+    """`<base>/stats`; the fields are listed in schemas/stats.schema.json."""
+
+    kind: ClassVar[str] = "stats"
+    fields: Mapping[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.fields)
+
+
+@dataclass(frozen=True)
+class Event(Message):
+    """`<base>/event`: `type` plus the fields of its kind (schemas/event.schema.json)."""
+
+    kind: ClassVar[str] = "event"
+    type: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {"type": self.type, **self.fields}
+
+
+def mood_changed(previous: str, mood: str, confidence: float, held_for_s: float) -> Event:
+    return Event("mood_changed", {"from": previous, "to": mood, "confidence": round(confidence, 3),
+                                  "held_for_s": round(held_for_s, 2)})
+
+
+def faces_event(faces: int) -> Event:
+    """face_found when a face appears, face_lost (faces 0) when the last one goes."""
+    return Event("face_found" if faces else "face_lost", {"faces": faces})
+
+
+def error_event(component: str, message: str) -> Event:
+    return Event("error", {"component": component, "message": message})
+
+
+def command_event(command: str, ok: bool, value: bool | str | None, message: str) -> Event:
+    return Event("command", {"command": command, "ok": ok, "value": value, "message": message})
+
+
+# -- builders with the stamp, for tools and tests that want a finished payload
+
 def state(mood: str, confidence: float, scores: Mapping[str, float], faces: int, since: float,
           paused: bool, policy: str, autoplay: bool, now: float | None = None) -> dict[str, Any]:
-    """The retained `<base>/state` payload. `since` (epoch seconds) is when `mood` became current."""
-    return stamp({
-        "mood": mood,
-        "confidence": round(float(confidence), 3),
-        "scores": _scores(scores),
-        "faces": int(faces),
-        "since": iso(since),
-        "paused": bool(paused),
-        "policy": policy,
-        "autoplay": bool(autoplay),
-    }, now)
+    """The retained `<base>/state` payload, stamped."""
+    return stamp(State(mood, confidence, scores, faces, since, paused, policy, autoplay).body(), now)
 
 
 def event(type: str, /, now: float | None = None, **fields: Any) -> dict[str, Any]:
-    """A `<base>/event` payload, e.g. event("face_lost", faces=0)."""
-    return stamp({"type": type, **fields}, now)
+    """A `<base>/event` payload, stamped, e.g. event("face_lost", faces=0)."""
+    return stamp(Event(type, fields).body(), now)
 
 
 def stats(now: float | None = None, **fields: Any) -> dict[str, Any]:
-    """A `<base>/stats` payload; the fields are listed in schemas/stats.schema.json."""
-    return stamp(fields, now)
+    """A `<base>/stats` payload, stamped."""
+    return stamp(Stats(fields).body(), now)
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

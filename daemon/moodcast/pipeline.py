@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from moodcast.classifier import EmotionClassifier
-from moodcast.detector import Face, crop_face
+from moodcast.config import DetectorConfig
+from moodcast.detector import Face, crop_face, make_detector
 from moodcast.preprocess import prepare_face
 
 
@@ -22,6 +24,14 @@ class Analysis:
 class Analyzer:
     def __init__(self, detector, classifier: EmotionClassifier, faces_mode: str = "largest"):
         self.detector, self.classifier, self.faces_mode = detector, classifier, faces_mode
+
+    def reconfigure(self, cfg: DetectorConfig) -> Callable[[], None]:
+        """A reload: the new detector is built (and fails) here; the returned swap cannot fail."""
+        detector = make_detector(cfg)
+
+        def swap() -> None:
+            self.detector, self.faces_mode = detector, cfg.faces
+        return swap
 
     def analyse(self, image: np.ndarray) -> Analysis:
         t0 = time.perf_counter()

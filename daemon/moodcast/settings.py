@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from moodcast.payloads import POLICIES
+from moodcast.payloads import POLICIES, Policy
 from moodcast.recommend.store import JsonFile
 
 log = logging.getLogger("moodcast")
@@ -23,7 +23,7 @@ MAX_BYTES = 4096  # the file holds three small values; anything bigger is not ou
 @dataclass(frozen=True)
 class Settings:
     paused: bool
-    policy: str
+    policy: Policy
     autoplay: bool
 
 
@@ -65,4 +65,4 @@ def _validate(data: object) -> Settings:
     paused, policy, autoplay = data.get("paused"), data.get("policy"), data.get("autoplay")
     if not isinstance(paused, bool) or not isinstance(autoplay, bool) or policy not in POLICIES:
         raise ValueError("expected paused and autoplay true/false and policy one of " + ", ".join(POLICIES))
-    return Settings(paused, policy, autoplay)
+    return Settings(paused, Policy(policy), autoplay)

@@ -8,6 +8,7 @@ behave exactly like live cameras.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,12 @@ class MoodTracker:
         self._pending: str | None = None
         self._pending_since = start
 
+    def reconfigure(self, cfg: MoodConfig) -> Callable[[], None]:
+        """A reload: the new smoothing and thresholds apply from the next frame; the mood held stays."""
+        def swap() -> None:
+            self.cfg = cfg
+        return swap
+
     @property
     def confidence(self) -> float:
         return self.confidence_of(self.mood)
@@ -42,7 +49,7 @@ class MoodTracker:
     @property
     def scores(self) -> dict[str, float]:
         values = self.smoothed if self.smoothed is not None else np.zeros(len(self.labels))
-        return {label: round(float(v), 4) for label, v in zip(self.labels, values)}
+        return {label: round(float(v), 4) for label, v in zip(self.labels, values, strict=False)}
 
     def update(self, probs: np.ndarray | None, t: float) -> MoodChange | None:
         """Feed one analysed frame (None = no face in it); returns a change when the mood switches."""
