@@ -11,7 +11,7 @@ from spotipy.oauth2 import SpotifyOauthError
 
 from ..config import MOODS, Config
 from ..errors import EX_CONFIG
-from .policy import POLICIES
+from ..payloads import POLICIES
 from .service import RecommendationService
 from .spotify import SpotifyClient, SpotifyFailure
 from .spotify_auth import NotConfigured, make_oauth, token_path
@@ -98,7 +98,8 @@ def cmd_spotify_auth(args, config: Config) -> int:
         print(f"moodcast: Spotify authorisation failed: {e or 'no input'}", file=sys.stderr)
         return 1
     except OSError as e:  # requests' network errors are OSErrors
-        print(f"moodcast: Spotify authorisation failed: cannot reach {config.spotify.accounts_url}: {e}", file=sys.stderr)
+        print(f"moodcast: Spotify authorisation failed: cannot reach {config.spotify.accounts_url}: {e}",
+              file=sys.stderr)
         return 1
     print(f"Saved the token to {token_path(config)} (mode 0600); the daemon refreshes it from now on.")
     _show_devices(config, oauth)

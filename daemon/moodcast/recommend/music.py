@@ -37,8 +37,10 @@ class MusicCatalog:
         found = [item for phrase in table.spotify_search for item in self._search(phrase, cache, result)]
         if cache != before:
             self._cache.save(cache)
-        seen: set[str] = set()
-        result.items = [i for i in configured + found if not (i["uri"] in seen or seen.add(i["uri"]))]
+        unique: dict[str, dict] = {}
+        for item in configured + found:
+            unique.setdefault(item["uri"], item)  # the first of each URI, in order
+        result.items = list(unique.values())
         return result
 
     def _search(self, phrase: str, cache: dict, result: MusicResult) -> list[dict]:

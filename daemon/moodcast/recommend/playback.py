@@ -109,8 +109,9 @@ class Player:
             self._manual_since = None
             return None
         now = self._clock()
-        self._manual_since = self._manual_since if self._manual_since is not None else now
-        left = self._manual_since + self._rc.manual_window_s - now
+        since = self._manual_since if self._manual_since is not None else now
+        self._manual_since = since
+        left = since + self._rc.manual_window_s - now
         if left <= 0:
             return None
         self.playing_ours = False

@@ -11,23 +11,22 @@ import random
 from collections import deque
 
 from ..config import MoodMusicConfig, RecommendationsConfig
-
-POLICIES = ("match", "uplift", "off")
-
-
-def effective_policy(global_policy: str, table: MoodMusicConfig) -> str:
-    if global_policy == "off":
-        return "off"
-    return table.policy or global_policy
+from ..payloads import Policy
 
 
-def uplift_steps(mood: str, policy: str, rc: RecommendationsConfig) -> list[str]:
+def effective_policy(global_policy: Policy | str, table: MoodMusicConfig) -> Policy:
+    if Policy(global_policy) is Policy.OFF:
+        return Policy.OFF
+    return Policy(table.policy or global_policy)
+
+
+def uplift_steps(mood: str, policy: Policy, rc: RecommendationsConfig) -> list[str]:
     """The tables to play in turn for `mood`; a single entry when there is nothing to walk."""
-    steps = rc.moods[mood].uplift if policy == "uplift" else []
+    steps = rc.moods[mood].uplift if policy == Policy.UPLIFT else []
     return list(steps) or [mood]
 
 
-def profile_for(mood: str, policy: str, step: int, rc: RecommendationsConfig) -> str:
+def profile_for(mood: str, policy: Policy, step: int, rc: RecommendationsConfig) -> str:
     steps = uplift_steps(mood, policy, rc)
     return steps[min(step, len(steps) - 1)]
 

@@ -8,11 +8,12 @@ configured budget; a 403 quotaExceeded blocks all calls until the next reset.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from .store import JsonFile
 
+PACIFIC: tzinfo
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

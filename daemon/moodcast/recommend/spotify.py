@@ -23,7 +23,8 @@ from .spotify_auth import MoodcastOAuth
 
 log = logging.getLogger("moodcast.recommend")
 
-# kinds: auth | premium | forbidden | device | not_found | rate_limited | backoff | server | timeout | network | bad_request
+# kinds: auth | premium | forbidden | device | not_found | rate_limited | backoff | server | timeout | network
+#        | bad_request
 TRANSIENT = {"rate_limited", "backoff", "server", "timeout", "network"}
 
 
@@ -66,7 +67,8 @@ class SpotifyClient:
         getter = {"playlist": lambda u: self.sp.playlist(u, fields="name,owner(display_name)"),
                   "album": self.sp.album, "artist": self.sp.artist, "track": self.sp.track}[kind]
         info = self._call(f"get {kind}", getter, uri) or {}
-        by = (info.get("owner") or {}).get("display_name") or ", ".join(a.get("name", "") for a in info.get("artists") or [])
+        artists = ", ".join(a.get("name", "") for a in info.get("artists") or [])
+        by = (info.get("owner") or {}).get("display_name") or artists
         return (info["name"], by or "") if info.get("name") else None
 
     def playback(self) -> dict | None:
@@ -167,9 +169,10 @@ def _classify_http(e: spotipy.SpotifyException, what: str) -> SpotifyFailure:
 
 
 def _retry_after(headers) -> float | None:
+    value = (headers or {}).get("Retry-After")
     try:
-        return float((headers or {}).get("Retry-After"))
-    except (TypeError, ValueError):
+        return float(value) if value is not None else None
+    except ValueError:
         return None  # absent or an HTTP date: our own backoff applies
 
 
