@@ -1,5 +1,6 @@
 """config.toml loading: the reference file, defaults, and one-line errors with exit code 78."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_reference_file_is_valid_and_shows_the_defaults():
     loaded = config.load(ROOT / "config.toml")
     defaults = config.parse({})
-    loaded.source_path = defaults.source_path
+    loaded = dataclasses.replace(loaded, source_path=defaults.source_path)  # frozen: a copy with the other path
     assert loaded == defaults, "config.toml must document every default exactly"
 
 

@@ -24,8 +24,10 @@ def default_config_path() -> str:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default=None, metavar="FILE",
-                        help="configuration file (default: $MOODCAST_CONFIG, /etc/moodcast/config.toml or ./config.toml)")
-    parser = argparse.ArgumentParser(prog="moodcast", description="Facial emotion -> MQTT, music and videos, on the device.")
+                        help="configuration file (default: $MOODCAST_CONFIG, /etc/moodcast/config.toml "
+                             "or ./config.toml)")
+    parser = argparse.ArgumentParser(prog="moodcast",
+                                     description="Facial emotion -> MQTT, music and videos, on the device.")
     parser.add_argument("--version", action="version", version=f"moodcast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 78), e.g. a webcam that is not there")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("preview", parents=[common], help="grab one frame, draw faces and scores, save a JPEG (local only)")
+    p = sub.add_parser("preview", parents=[common],
+                       help="grab one frame, draw faces and scores, save a JPEG (local only)")
     p.add_argument("-o", "--output", default="moodcast-preview.jpg", help="where to save (default: %(default)s)")
     p.add_argument("--replay", metavar="PATH", help="use this image or video instead of the camera")
     p.set_defaults(func=cmd_preview)
@@ -49,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every moodcast device under the prefix, not just this one")
     p.set_defaults(func=cmd_watch)
 
-    p = sub.add_parser("demo", parents=[common], help="run on the bundled sample faces with an embedded broker, and watch")
+    p = sub.add_parser("demo", parents=[common],
+                       help="run on the bundled sample faces with an embedded broker, and watch")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("mqtt-cleanup", parents=[common], help="remove this device's Home Assistant entities and retained topics")
+    p = sub.add_parser("mqtt-cleanup", parents=[common],
+                       help="remove this device's Home Assistant entities and retained topics")
     p.set_defaults(func=cmd_mqtt_cleanup)
 
     from moodcast.recommend.cli import add_commands
@@ -96,7 +101,20 @@ def main(argv: list[str] | None = None) -> int:
 def load_config(args):
     from moodcast import config
 
-    return config.load(args.config or default_config_path())
+    return config.load(args.config or default_config_path(), overrides(args))
+
+
+def overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """What the command line changes, merged into the file's data before validation (`watch --port 0` is refused)."""
+    if getattr(args, "replay", None) and args.func in (cmd_run, cmd_preview):
+        camera: dict = {"source": "replay", "path": args.replay}
+        if args.func is cmd_run:
+            camera["realtime"] = not args.fast
+        return {"camera": camera}
+    if args.func is cmd_watch:
+        mqtt: dict = {"host": args.host} if args.host else {}
+        return {"mqtt": {**mqtt, "port": args.port}} if args.port is not None else {"mqtt": mqtt}
+    return {}
 
 
 def cmd_run(args, cfg) -> int:
@@ -107,8 +125,6 @@ def cmd_run(args, cfg) -> int:
     if args.fast and not args.replay:
         args.command_parser.error("--fast only applies to --replay PATH")
     check_detector_model(cfg)
-    if args.replay:
-        cfg.camera.source, cfg.camera.path, cfg.camera.realtime = "replay", args.replay, not args.fast
     setup_logging(cfg.logging.level)
     daemon = Daemon(cfg, args.signals)
     code = daemon.run()
@@ -132,7 +148,8 @@ def cmd_check_config(args, cfg) -> int:
     print(f"  camera   {cfg.camera.source} ({cfg.camera.path or cfg.camera.pipeline or cfg.camera.device}), "
           f"max {cfg.camera.max_fps:g} fps")
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
-    print(f"  mqtt     {'off' if not cfg.mqtt.enabled else f'{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}'}")
+    mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}" if cfg.mqtt.enabled else "off"
+    print(f"  mqtt     {mqtt}")
     print(f"  state    {cfg.state_dir}")
     print(f"  spotify  {_spotify_status(cfg)}")
     youtube_key = cfg.youtube.enabled and read_secret("youtube_api_key", cfg.youtube.api_key_file)
@@ -169,8 +186,6 @@ def _spotify_status(cfg) -> str:
 def cmd_preview(args, cfg) -> int:
     from moodcast.preview import save_preview
 
-    if args.replay:
-        cfg.camera.source, cfg.camera.path = "replay", args.replay
     for line in save_preview(cfg, args.output):
         print(line)
     return 0
@@ -179,7 +194,6 @@ def cmd_preview(args, cfg) -> int:
 def cmd_watch(args, cfg) -> int:
     from moodcast.watch import watch
 
-    cfg.mqtt.host, cfg.mqtt.port = args.host or cfg.mqtt.host, args.port or cfg.mqtt.port
     topic = f"{cfg.mqtt.prefix}/+/#" if args.all else f"{cfg.mqtt.prefix}/{cfg.device_id}/#"
     print(f"watching {topic} on {cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)", flush=True)
     watch(cfg.mqtt, [topic], threading.Event(), out=lambda line: print(line, flush=True))

@@ -1,26 +1,32 @@
-"""config.toml -> typed, validated settings.
+"""config.toml -> typed, validated, frozen settings.
 
-Each section is a dataclass; a field's metadata may give a numeric `range` or allowed `choices`.
-One generic converter checks every value against the annotations and reports the first problem
-as `config.toml: [mqtt] port: expected integer 1–65535, got "abc"` (exit code 78, EX_CONFIG).
+Each section is a frozen dataclass; a field's metadata may give a numeric `range`, allowed
+`choices`, a `check` and a `convert`. One generic converter checks every value against the
+annotations and reports the first problem as `config.toml: [mqtt] port: expected integer 1–65535,
+got "abc"` (exit code 78, EX_CONFIG). Command-line overrides (`run --replay`, `watch --port`, the
+demo's broker) are merged into the raw TOML data before that check, never written afterwards.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import difflib
+import json
 import os
 import re
 import socket
 import sys
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import FER2013_CLASSES
+from moodcast.payloads import POLICIES, Policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,9 +43,11 @@ class ConfigError(MoodcastError):
     exit_code = EX_CONFIG
 
 
-def _opt(default, *, range=None, choices=None, doc="", check=None):
-    """A field with validation metadata (`range` is inclusive; `check(value)` returns a problem or None)."""
-    meta = {"range": range, "choices": choices, "doc": doc, "check": check}
+def _opt(default: Any, *, range: tuple[float, float] | None = None, choices: tuple[str, ...] | None = None,
+         check: Callable[[Any], str | None] | None = None, convert: Callable[[Any], Any] | None = None) -> Any:
+    """A field with validation metadata: `range` is inclusive; `check(value)` returns a problem or None;
+    `convert(value)` turns a checked value into the stored one. For a list, they apply to each item."""
+    meta = {"range": range, "choices": choices, "check": check, "convert": convert}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -82,143 +90,147 @@ def _pipeline(value: str) -> str | None:
     return None if not value or "appsink" in value else "expected a GStreamer pipeline ending in appsink"
 
 
-@dataclass
+@dataclass(frozen=True)
 class CameraConfig:
     source: str = _opt("opencv", choices=("picamera2", "opencv", "gstreamer", "replay"))
-    device: str = _opt("0", doc="OpenCV device index or path, e.g. 0 or /dev/video0", check=_camera_device)
-    pipeline: str = _opt("", doc="GStreamer pipeline ending in appsink (source = gstreamer)", check=_pipeline)
-    path: str = _opt("", doc="replay: a video file, an image, or a directory of images")
-    realtime: bool = _opt(True, doc="replay at the file's own pace (false: as fast as possible)")
-    loop: bool = _opt(False, doc="replay: start again at the end")
-    image_seconds: float = _opt(3.0, range=(0.1, 3600.0), doc="replay: how long each still image stays in view")
+    device: str = _opt("0", check=_camera_device)  # OpenCV device index or path, e.g. 0 or /dev/video0
+    pipeline: str = _opt("", check=_pipeline)  # GStreamer pipeline ending in appsink (source = gstreamer)
+    path: str = _opt("")  # replay: a video file, an image, or a directory of images
+    realtime: bool = _opt(True)  # replay at the file's own pace (false: as fast as possible)
+    loop: bool = _opt(False)  # replay: start again at the end
+    image_seconds: float = _opt(3.0, range=(0.1, 3600.0))  # replay: how long each still image stays in view
     width: int = _opt(640, range=(64, 4096))
     height: int = _opt(480, range=(48, 4096))
-    max_fps: float = _opt(5.0, range=(0.1, 60.0), doc="analysed frames per second, at most")
-    idle_after_s: float = _opt(10.0, range=(0.0, 86400.0), doc="no face for this long: analyse at idle_fps (0 = never)")
-    idle_fps: float = _opt(1.0, range=(0.1, 60.0), doc="analysed rate while nobody is in view")
+    max_fps: float = _opt(5.0, range=(0.1, 60.0))  # analysed frames per second, at most
+    idle_after_s: float = _opt(10.0, range=(0.0, 86400.0))  # no face for this long: analyse at idle_fps (0 = never)
+    idle_fps: float = _opt(1.0, range=(0.1, 60.0))  # analysed rate while nobody is in view
     retry_initial_s: float = _opt(1.0, range=(0.1, 60.0))
     retry_max_s: float = _opt(30.0, range=(1.0, 600.0))
-    read_timeout_s: float = _opt(5.0, range=(0.5, 120.0), doc="a read slower than this counts as a stalled camera")
+    read_timeout_s: float = _opt(5.0, range=(0.5, 120.0))  # a read slower than this counts as a stalled camera
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectorConfig:
     kind: str = _opt("blazeface", choices=("blazeface", "haar", "yunet"))
-    variant: str = _opt("full", choices=("full", "short"), doc="blazeface: full range (to ~5 m) or short range (~2 m)")
-    model: str = _opt("", doc="yunet: path to face_detection_yunet_*.onnx; blazeface: empty = the bundled model")
-    detect_width: int = _opt(320, range=(80, 4096), doc="frames are downscaled to this width for detection")
-    min_face_px: int = _opt(40, range=(12, 2048), doc="smallest face, in pixels of the original frame")
+    variant: str = _opt("full", choices=("full", "short"))  # blazeface: full range (to ~5 m) or short range (~2 m)
+    model: str = _opt("")  # yunet: path to face_detection_yunet_*.onnx; blazeface: empty = the bundled model
+    detect_width: int = _opt(320, range=(80, 4096))  # frames are downscaled to this width for detection
+    min_face_px: int = _opt(40, range=(12, 2048))  # smallest face, in pixels of the original frame
     scale_factor: float = _opt(1.15, range=(1.01, 2.0))
     min_neighbors: int = _opt(5, range=(1, 50))
-    score_threshold: float = _opt(0.6, range=(0.0, 1.0), doc="blazeface and yunet: least face confidence")
-    track_frames: int = _opt(4, range=(0, 100), doc="blazeface: frames a found face is followed in a square around "
-                                                     "it before the next whole-frame search (0 = every frame whole)")
-    verify_below: float = _opt(0.7, range=(0.0, 1.0), doc="blazeface full range: whole-frame finds scoring under "
-                                                           "this are checked again by the short-range model (0 = none)")
+    score_threshold: float = _opt(0.6, range=(0.0, 1.0))  # blazeface and yunet: least face confidence
+    # blazeface: frames a found face is followed in a square around it before the next whole-frame search
+    # (0 = every frame whole)
+    track_frames: int = _opt(4, range=(0, 100))
+    # blazeface full range: whole-frame finds scoring under this are checked again by the short-range model (0 = none)
+    verify_below: float = _opt(0.7, range=(0.0, 1.0))
     faces: str = _opt("largest", choices=("largest", "all"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
-    path: str = _opt("", doc="int8 .tflite with its .json card beside it; empty = the bundled model")
+    path: str = _opt("")  # int8 .tflite with its .json card beside it; empty = the bundled model
     num_threads: int = _opt(2, range=(1, 64))
 
 
-@dataclass
+@dataclass(frozen=True)
 class MoodConfig:
-    smoothing: float = _opt(0.5, range=(0.01, 1.0), doc="EMA weight of the newest frame")
-    min_confidence: float = _opt(0.40, range=(0.0, 1.0), doc="below this the mood is 'uncertain'")
-    switch_margin: float = _opt(0.10, range=(0.0, 1.0), doc="a new mood must beat the current one by this much")
-    min_dwell_s: float = _opt(0.6, range=(0.0, 600.0), doc="a candidate mood must hold this long to become current")
-    no_face_after_s: float = _opt(2.0, range=(0.0, 600.0), doc="seconds without a face before the mood is 'no_face'")
+    smoothing: float = _opt(0.5, range=(0.01, 1.0))  # EMA weight of the newest frame
+    min_confidence: float = _opt(0.40, range=(0.0, 1.0))  # below this the mood is 'uncertain'
+    switch_margin: float = _opt(0.10, range=(0.0, 1.0))  # a new mood must beat the current one by this much
+    min_dwell_s: float = _opt(0.6, range=(0.0, 600.0))  # a candidate mood must hold this long to become current
+    no_face_after_s: float = _opt(2.0, range=(0.0, 600.0))  # seconds without a face before the mood is 'no_face'
 
 
-@dataclass
+@dataclass(frozen=True)
 class TlsConfig:
     enabled: bool = _opt(False)
     ca_file: str = _opt("")
     cert_file: str = _opt("")
     key_file: str = _opt("")
-    insecure: bool = _opt(False, doc="skip host name verification (self-signed lab brokers only)")
+    insecure: bool = _opt(False)  # skip host name verification (self-signed lab brokers only)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MqttConfig:
     enabled: bool = _opt(True)
     host: str = _opt("localhost", check=_host)
     port: int = _opt(1883, range=(1, 65535))
     protocol: str = _opt("3.1.1", choices=("3.1.1", "5"))
     prefix: str = _opt("moodcast", check=_topic_prefix)
-    device_id: str = _opt("", doc="empty = this machine's host name", check=_wire_string(64))
-    client_id: str = _opt("", doc="empty = moodcast-<device_id>", check=_wire_string(128))
+    device_id: str = _opt("", check=_wire_string(64))  # empty = this machine's host name
+    client_id: str = _opt("", check=_wire_string(128))  # empty = moodcast-<device_id>
     keepalive_s: int = _opt(30, range=(5, 3600))
     username: str = _opt("", check=_wire_string(256))
-    password_file: str = _opt("", doc="file holding the password (mode 0600); or credential mqtt_password")
+    password_file: str = _opt("")  # file holding the password (mode 0600); or credential mqtt_password
     reconnect_min_s: float = _opt(1.0, range=(0.1, 60.0))
     reconnect_max_s: float = _opt(60.0, range=(1.0, 3600.0))
     stats_interval_s: float = _opt(60.0, range=(1.0, 86400.0))
-    discovery: bool = _opt(True, doc="Home Assistant MQTT discovery")
+    discovery: bool = _opt(True)  # Home Assistant MQTT discovery
     discovery_prefix: str = _opt("homeassistant", check=_topic_prefix)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = _opt("info", choices=("debug", "info", "warning", "error"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class StateConfig:
-    dir: str = _opt("", doc="token and API caches; empty = $STATE_DIRECTORY (systemd) or ~/.local/state/moodcast")
+    dir: str = _opt("")  # token and API caches; empty = $STATE_DIRECTORY (systemd) or ~/.local/state/moodcast
 
 
-@dataclass
+@dataclass(frozen=True)
 class SpotifyConfig:
-    enabled: bool = _opt(True, doc="also needs client_id, the client secret and a token from `moodcast spotify-auth`")
-    client_id: str = _opt("", doc="from your app at developer.spotify.com")
-    client_secret_file: str = _opt("", doc="file with the secret (mode 0600); or credential spotify_client_secret")
-    redirect_uri: str = _opt("http://127.0.0.1:8888/callback", doc="registered in the app; a loopback IP, not localhost")
-    device_name: str = _opt("", doc="Spotify Connect device to play on; empty = the active device")
-    device_fallback: bool = _opt(True, doc="named device missing: play on the active (or only) device instead")
-    device_retries: int = _opt(2, range=(0, 10), doc="a missing device is looked for again this often")
+    enabled: bool = _opt(True)  # also needs client_id, the client secret and a token from `moodcast spotify-auth`
+    client_id: str = _opt("")  # from your app at developer.spotify.com
+    client_secret_file: str = _opt("")  # file with the secret (mode 0600); or credential spotify_client_secret
+    redirect_uri: str = _opt("http://127.0.0.1:8888/callback")  # registered in the app; a loopback IP, not localhost
+    device_name: str = _opt("")  # Spotify Connect device to play on; empty = the active device
+    device_fallback: bool = _opt(True)  # named device missing: play on the active (or only) device instead
+    device_retries: int = _opt(2, range=(0, 10))  # a missing device is looked for again this often
     device_retry_s: float = _opt(3.0, range=(0.01, 300.0))
-    market: str = _opt("", doc="ISO 3166-1 country for search; empty = the account's")
-    search_limit: int = _opt(10, range=(1, 10), doc="development-mode apps may ask for 10 at most")
+    market: str = _opt("")  # ISO 3166-1 country for search; empty = the account's
+    search_limit: int = _opt(10, range=(1, 10))  # development-mode apps may ask for 10 at most
     search_cache_ttl_s: float = _opt(86400.0, range=(60.0, 2592000.0))
-    timeout_s: float = _opt(5.0, range=(0.1, 60.0), doc="per HTTP request")
-    backoff_initial_s: float = _opt(5.0, range=(0.01, 3600.0), doc="first wait after a 5xx, timeout or network error")
-    backoff_max_s: float = _opt(900.0, range=(1.0, 86400.0), doc="longest wait, also caps a 429's Retry-After")
+    timeout_s: float = _opt(5.0, range=(0.1, 60.0))  # per HTTP request
+    backoff_initial_s: float = _opt(5.0, range=(0.01, 3600.0))  # first wait after a 5xx, timeout or network error
+    backoff_max_s: float = _opt(900.0, range=(1.0, 86400.0))  # longest wait, also caps a 429's Retry-After
     api_url: str = _opt("https://api.spotify.com/v1/")
     accounts_url: str = _opt("https://accounts.spotify.com")
 
 
-@dataclass
+@dataclass(frozen=True)
 class YoutubeConfig:
-    enabled: bool = _opt(True, doc="also needs an API key")
-    api_key_file: str = _opt("", doc="file with the key (mode 0600); or credential youtube_api_key")
+    enabled: bool = _opt(True)  # also needs an API key
+    api_key_file: str = _opt("")  # file with the key (mode 0600); or credential youtube_api_key
     safe_search: str = _opt("strict", choices=("none", "moderate", "strict"))
-    region_code: str = _opt("", doc="ISO 3166-1 alpha-2, e.g. DE; empty = not sent")
-    relevance_language: str = _opt("", doc="ISO 639-1, e.g. de; empty = not sent")
-    music_only: bool = _opt(True, doc="videoCategoryId 10 (Music)")
+    region_code: str = _opt("")  # ISO 3166-1 alpha-2, e.g. DE; empty = not sent
+    relevance_language: str = _opt("")  # ISO 639-1, e.g. de; empty = not sent
+    music_only: bool = _opt(True)  # videoCategoryId 10 (Music)
     max_results: int = _opt(5, range=(1, 50))
     cache_ttl_s: float = _opt(86400.0, range=(60.0, 2592000.0))
-    daily_budget: int = _opt(90, range=(0, 10000), doc="search.list calls per Pacific day (100 units each of 10,000)")
+    daily_budget: int = _opt(90, range=(0, 10000))  # search.list calls per Pacific day (100 units each of 10,000)
     timeout_s: float = _opt(5.0, range=(0.1, 60.0))
     api_url: str = _opt("https://youtube.googleapis.com/")
 
 
-@dataclass
+@dataclass(frozen=True)
 class MoodMusicConfig:
-    # None = the shipped default for this mood (a table that sets only `volume` keeps the rest).
-    policy: str = _opt("", choices=("", "match", "uplift", "off"), doc="empty = [recommendations] policy")
-    uplift: list[str] | None = _opt(None, doc="uplift: tables played in turn, each for uplift_step_s; [] = own music")
-    spotify_uris: list[str] | None = _opt(None, doc="your playlists/albums/tracks: spotify:... URIs or open.spotify.com links")
-    spotify_search: list[str] | None = _opt(None, doc="playlist search phrases")
-    youtube_search: list[str] | None = _opt(None, doc="video search phrases")
-    volume: int = _opt(-1, range=(-1, 100), doc="-1 = leave the volume alone")
+    """One table under [recommendations.moods]; a key it leaves out keeps the shipped default for that
+    mood (_MOOD_DEFAULTS, merged in before validation), or is empty for a table of your own."""
+    policy: str = _opt("", choices=("", *POLICIES))  # empty = [recommendations] policy
+    uplift: list[str] = _opt([])  # uplift: tables played in turn, each for uplift_step_s; [] = own music
+    # your playlists/albums/tracks: spotify:... URIs or open.spotify.com links
+    spotify_uris: list[str] = _opt([], check=lambda text: _spotify_uri_problem(text),
+                                   convert=lambda text: _spotify_uri(text))
+    spotify_search: list[str] = _opt([])  # playlist search phrases
+    youtube_search: list[str] = _opt([])  # video search phrases
+    volume: int = _opt(-1, range=(-1, 100))  # -1 = leave the volume alone
 
 
-_MOOD_DEFAULTS: dict[str, dict[str, list[str]]] = {
+_MOOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "angry": {"uplift": ["calm", "neutral"], "spotify_search": ["angry rock", "heavy metal"],
               "youtube_search": ["angry rock music", "heavy metal music"]},
     "disgust": {"uplift": ["calm", "neutral"], "spotify_search": ["grunge", "punk rock"],
@@ -241,45 +253,48 @@ _SPOTIFY_URL = re.compile(r"^https://open\.spotify\.com/(?:intl-[\w-]+/)?(playli
 
 
 def _default_moods() -> dict[str, MoodMusicConfig]:
-    return {name: MoodMusicConfig() for name in _MOOD_DEFAULTS}
+    return {name: MoodMusicConfig(**defaults) for name, defaults in _MOOD_DEFAULTS.items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecommendationsConfig:
-    policy: str = _opt("uplift", choices=("match", "uplift", "off"), doc="runtime-settable; off disables every mood")
-    autoplay: bool = _opt(False, doc="start music on Spotify by itself (opt-in; false: only publish recommendations)")
-    cooldown_s: float = _opt(120.0, range=(0.0, 86400.0), doc="no playback change more often than this")
-    variety: int = _opt(3, range=(0, 50), doc="do not replay any of the last N choices while others exist")
-    uplift_step_s: float = _opt(600.0, range=(0.1, 86400.0), doc="uplift: next step after the mood held this long")
-    respect_manual: bool = _opt(True, doc="do not override music the user started themselves...")
-    manual_window_s: float = _opt(1800.0, range=(0.0, 86400.0), doc="...until they stop or this long has passed")
-    manual_check_s: float = _opt(60.0, range=(0.1, 3600.0), doc="how often to look whether they stopped")
-    pause_on_no_face: bool = _opt(True, doc="pause music moodcast started when nobody is seen...")
-    no_face_pause_s: float = _opt(300.0, range=(1.0, 86400.0), doc="...for this long")
-    music_items: int = _opt(5, range=(1, 50), doc="music items in a recommendation")
+    policy: Policy = _opt(Policy.UPLIFT)  # runtime-settable; off disables every mood
+    autoplay: bool = _opt(False)  # start music on Spotify by itself (opt-in; false: only publish recommendations)
+    cooldown_s: float = _opt(120.0, range=(0.0, 86400.0))  # no playback change more often than this
+    variety: int = _opt(3, range=(0, 50))  # do not replay any of the last N choices while others exist
+    uplift_step_s: float = _opt(600.0, range=(0.1, 86400.0))  # uplift: next step after the mood held this long
+    respect_manual: bool = _opt(True)  # do not override music the user started themselves...
+    manual_window_s: float = _opt(1800.0, range=(0.0, 86400.0))  # ...until they stop or this long has passed
+    manual_check_s: float = _opt(60.0, range=(0.1, 3600.0))  # how often to look whether they stopped
+    pause_on_no_face: bool = _opt(True)  # pause music moodcast started when nobody is seen...
+    no_face_pause_s: float = _opt(300.0, range=(1.0, 86400.0))  # ...for this long
+    music_items: int = _opt(5, range=(1, 50))  # music items in a recommendation
     moods: dict[str, MoodMusicConfig] = field(default_factory=_default_moods)
 
-    def __post_init__(self):
-        for name, defaults in _MOOD_DEFAULTS.items():
-            table = self.moods.setdefault(name, MoodMusicConfig())
-            for key, value in defaults.items():
-                if getattr(table, key) is None:
-                    setattr(table, key, list(value))
+    def __post_init__(self) -> None:
         _check_table_names(self.moods)
         for name, table in self.moods.items():
-            for key in ("uplift", "spotify_uris", "spotify_search", "youtube_search"):
-                if getattr(table, key) is None:
-                    setattr(table, key, [])
-            table.spotify_uris = [_spotify_uri(u, name) for u in table.spotify_uris]
             unknown = [step for step in table.uplift if step not in self.moods]
             if unknown:
                 raise ConfigError(f'config.toml: [recommendations.moods.{name}] uplift: no table named "{unknown[0]}" '
                                   f"(known: {', '.join(self.moods)})")
 
 
+def _with_mood_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`raw` with the shipped tables added and their keys filled in where [recommendations.moods.X] is silent."""
+    recommendations = raw.get("recommendations", {})
+    moods = recommendations.get("moods", {}) if isinstance(recommendations, dict) else None
+    if not isinstance(moods, dict):
+        return dict(raw)  # not tables: the converter says what is wrong with them
+    merged = {name: dict(defaults) for name, defaults in _MOOD_DEFAULTS.items()}
+    for name, table in moods.items():
+        merged[name] = {**merged.get(name, {}), **table} if isinstance(table, dict) else table
+    return merge(raw, {"recommendations": {"moods": merged}})
+
+
 def _check_table_names(moods: dict[str, MoodMusicConfig]) -> None:
     """A table is a mood, a shipped step (calm) or a step some uplift names; anything else is a typo."""
-    steps = {step for table in moods.values() for step in table.uplift or []}
+    steps = {step for table in moods.values() for step in table.uplift}
     for name in moods:
         if name not in _MOOD_DEFAULTS and name not in steps:
             close = difflib.get_close_matches(name, list(_MOOD_DEFAULTS), n=1)
@@ -288,16 +303,24 @@ def _check_table_names(moods: dict[str, MoodMusicConfig]) -> None:
                               f"step uses it ({hint}moods: {', '.join(MOODS)}; steps: {', '.join(sorted(steps))})")
 
 
-def _spotify_uri(text: str, mood: str) -> str:
+def _spotify_match(text: str) -> re.Match[str] | None:
+    return _SPOTIFY_URI.match(text.strip()) or _SPOTIFY_URL.match(text.strip())
+
+
+def _spotify_uri_problem(text: str) -> str | None:
+    if _spotify_match(text):
+        return None
+    return "expected spotify:playlist|album|artist|track:ID or an open.spotify.com link"
+
+
+def _spotify_uri(text: str) -> str:
     """`spotify:playlist:ID` or an open.spotify.com link -> the URI (links are what the app copies)."""
-    match = _SPOTIFY_URI.match(text.strip()) or _SPOTIFY_URL.match(text.strip())
-    if not match:
-        raise ConfigError(f"config.toml: [recommendations.moods.{mood}] spotify_uris: expected spotify:playlist|album|"
-                          f'artist|track:ID or an open.spotify.com link, got "{text}"')
+    match = _spotify_match(text)
+    assert match, "checked by _spotify_uri_problem first"
     return f"spotify:{match.group(1)}:{match.group(2)}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -335,14 +358,15 @@ def sanitise_id(text: str) -> str:
 MAX_CONFIG_BYTES = 1 << 20  # the reference file is 10 KB; this stops `-c /dev/zero` eating the memory
 
 
-def load(path: str | Path) -> Config:
+def read(path: str | Path) -> dict[str, Any]:
+    """The TOML data of a configuration file, unchecked; ConfigError when it cannot be read or parsed."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a moodcast configuration")
-        raw = tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -351,16 +375,30 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
-    config = parse(raw, path.name)
-    config.source_path = str(path)
-    return config
 
 
-def parse(raw: dict, filename: str = "config.toml") -> Config:
-    config = _build(Config, raw, filename, [])
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read, merge `overrides` (e.g. {"mqtt": {"port": 1884}}) into the file's data, validate, freeze."""
+    path = Path(path)
+    return parse(merge(read(path), overrides or {}), path.name, source_path=str(path))
+
+
+def merge(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `raw` with `overrides` laid over it, table by table (neither is changed)."""
+    merged = dict(raw)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = dict(value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def parse(raw: Mapping[str, Any], filename: str = "config.toml", source_path: str = "config.toml") -> Config:
+    config = _build(Config, _with_mood_defaults(raw), filename, [])
     if config.camera.source == "gstreamer" and not config.camera.pipeline:
         raise ConfigError(f'{filename}: [camera] pipeline: source = "gstreamer" needs a pipeline ending in appsink')
-    return config
+    return dataclasses.replace(config, source_path=source_path)
 
 
 def _build(cls, raw: dict, filename: str, where: list[str]):
@@ -405,6 +443,11 @@ _TYPE_WORDS = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 def _scalar(tp, value, f, filename, where):
     rng, choices = f.metadata.get("range"), f.metadata.get("choices")
+    if isinstance(tp, type) and issubclass(tp, Enum):  # a closed set of strings, e.g. Policy
+        choices = tuple(member.value for member in tp)
+        if not isinstance(value, str) or value not in choices:
+            _fail(filename, where, "expected one of " + ", ".join(f'"{c}"' for c in choices), value)
+        return tp(value)
     expected = _TYPE_WORDS[tp]
     if rng:
         expected += f" {rng[0]:g}–{rng[1]:g}"
@@ -423,6 +466,8 @@ def _scalar(tp, value, f, filename, where):
     problem = f.metadata.get("check") and f.metadata["check"](value)
     if problem:
         _fail(filename, where, problem, value)
+    if f.metadata.get("convert"):
+        return f.metadata["convert"](value)
     return float(value) if tp is float else value
 
 
@@ -434,7 +479,10 @@ def _place(filename: str, where: list[str], key: str | None = None) -> str:
 
 def _fail(filename, where, expected, value):
     # json.dumps: quoted, and a newline or escape sequence in the value cannot break the one-line error
-    shown = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value).lower() if isinstance(value, bool) else repr(value)
+    if isinstance(value, str):
+        shown = json.dumps(value, ensure_ascii=False)
+    else:
+        shown = repr(value).lower() if isinstance(value, bool) else repr(value)
     raise ConfigError(f"{_place(filename, where)}: {expected}, got {_cut(shown, 80)}")
 
 

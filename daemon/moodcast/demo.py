@@ -16,12 +16,14 @@ from moodcast.watch import watch
 
 def run_demo(config_path: str | None, duration: float) -> int:
     samples = str(resources.files("moodcast") / "samples")
-    cfg = config.load(config_path or f"{samples}/demo.toml")  # demo data: public playlists per mood
-    cfg.camera.source, cfg.camera.path, cfg.camera.loop, cfg.camera.realtime = "replay", samples, True, True
+    path = config_path or f"{samples}/demo.toml"  # demo data: public playlists per mood
+    stats_interval_s = min(config.load(path).mqtt.stats_interval_s, 10.0)  # the file is checked on its own first
     broker = EmbeddedBroker().start()
-    cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.username = True, "127.0.0.1", broker.port, ""
-    cfg.mqtt.tls.enabled = False
-    cfg.mqtt.stats_interval_s = min(cfg.mqtt.stats_interval_s, 10.0)
+    cfg = config.load(path, {
+        "camera": {"source": "replay", "path": samples, "loop": True, "realtime": True},
+        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "username": "",
+                 "stats_interval_s": stats_interval_s, "tls": {"enabled": False}},
+    })
     setup_logging(cfg.logging.level)
     print(f"moodcast demo: replaying the bundled sample photos ({samples}) in a loop, "
           f"{cfg.camera.image_seconds:g} s each:\na smiling portrait, the same with the smile blurred, a coffee cup. "
