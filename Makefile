@@ -1,7 +1,8 @@
 # moodcast — the two commands of the README, plus the offline model pipeline and benchmarks.
 #   make run     set up a venv and run the daemon on the bundled sample faces (no camera, no broker)
-#   make test    the whole test suite (a real Mosquitto is started by the tests; as root, installs
-#                the Debian packages it needs first)
+#   make test    lint and type checks, then the whole test suite (a real Mosquitto is started by the tests;
+#                as root, installs the Debian packages it needs first)
+#   make lint    ruff over all the Python, mypy over daemon/ (both are part of make test)
 #   make model   DATA=path/to/fer2013.npz: train, quantize, evaluate and write the model card
 #   make eval    DATA=path/to/fer2013.npz: the metrics table of the shipped model
 #   make bench   DATA=path/to/fer2013.npz: latency, reaction time and footprint (6-7 minutes)
@@ -31,7 +32,7 @@ EVAL_OUT ?= out/eval
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test model eval bench venv system-deps clean help arm64-check
+.PHONY: run test lint model eval bench venv system-deps clean help arm64-check
 
 help:  # the comment block at the top of this file, without its '#'
 	@sed -n '/^#/!q; s/^# \{0,1\}//p' Makefile
@@ -48,7 +49,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	@# the trainer's PyTorch. On x86_64 PyPI's default torch wheel carries CUDA (several GB), so take the CPU
 	@# build this project is tested with (elsewhere: pip install torch --index-url https://download.pytorch.org/whl/cpu)
 	if [ "$$(uname -m)" = x86_64 ]; then $(BIN)/pip install -q 'torch==2.13.0'; fi
-	$(BIN)/pip install -q -e '.[demo,test,train]'
+	$(BIN)/pip install -q -e '.[demo,test,lint,train]'
 	@# systemd-python compiles against libsystemd; without it the journal test skips with a reason
 	if pkg-config --exists libsystemd 2>/dev/null; then $(BIN)/pip install -q -e '.[journal]'; fi
 	@touch $@ $(VENV)/.runtime
@@ -67,8 +68,13 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	  else echo "tests need: $$missing  ->  sudo apt install $$missing"; exit 1; fi; fi
 
-test: system-deps $(VENV)/.dev
+test: system-deps $(VENV)/.dev lint
 	$(BIN)/python -m pytest -q
+
+# ruff (rules and line length in pyproject.toml) over all the Python, mypy over the daemon: CI fails on a finding
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 model: $(VENV)/.dev out/baseline
 	$(BIN)/python -m edge_model.train --data $(DATA) --out $(FIRST_RUN) --width $(WIDTH) --epochs $(EPOCHS)

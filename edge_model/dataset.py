@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_model.ferplus import FERPLUS_COLUMNS, NOT_A_FACE, UNKNOWN, ferplus_column_to_fer, ferplus_majority, votes_to_fer_distribution
+from edge_model.ferplus import (
+    FERPLUS_COLUMNS,
+    NOT_A_FACE,
+    UNKNOWN,
+    ferplus_column_to_fer,
+    ferplus_majority,
+    votes_to_fer_distribution,
+)
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 LABEL_MODES = ("fer2013", "ferplus-majority", "ferplus-votes")
@@ -23,7 +30,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, keep: np.ndarray) -> "Split":
+    def subset(self, keep: np.ndarray) -> Split:
         return Split(self.images[keep], self.labels[keep], None if self.votes is None else self.votes[keep])
 
 

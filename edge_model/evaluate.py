@@ -27,8 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_model import dataset
-from moodcast.classifier import EmotionClassifier
 from edge_model.ferplus import NOT_A_FACE, UNKNOWN, ferplus_majority
+from moodcast.classifier import EmotionClassifier
 from moodcast.labels import FER2013_CLASSES
 from moodcast.preprocess import INPUT_SIZE, prepare_batch
 
@@ -133,14 +133,14 @@ def duplicate_facts(npz_path: Path) -> tuple[dict, np.ndarray] | tuple[None, Non
     d = np.load(npz_path)
     groups, usage, labels = d["dup_group"], d["usage"], d["labels"]
     splits_per_group, train_label = {}, {}
-    for g, u, y in zip(groups, usage, labels):
+    for g, u, y in zip(groups, usage, labels, strict=False):
         if g >= 0:
             splits_per_group.setdefault(int(g), set()).add(str(u))
             if u == "Training":
                 train_label.setdefault(int(g), int(y))  # a group's labels mostly agree; first one stands in
     test = usage == SPLIT
     in_train = np.array([int(g) in train_label for g in groups[test]])
-    copied = [train_label[int(g)] == y for g, y in zip(groups[test][in_train], labels[test][in_train])]
+    copied = [train_label[int(g)] == y for g, y in zip(groups[test][in_train], labels[test][in_train], strict=False)]
     facts = {
         "groups": len(splits_per_group), "rows_in_groups": int(np.sum(groups >= 0)),
         "groups_crossing_splits": sum(len(s) > 1 for s in splits_per_group.values()),
@@ -152,7 +152,8 @@ def duplicate_facts(npz_path: Path) -> tuple[dict, np.ndarray] | tuple[None, Non
 
 
 def class_counts(splits: dict[str, dataset.Split]) -> dict:
-    return {name: dict(zip(FER2013_CLASSES, np.bincount(s.labels, minlength=len(FER2013_CLASSES)).tolist()))
+    return {name: dict(zip(FER2013_CLASSES, np.bincount(s.labels, minlength=len(FER2013_CLASSES)).tolist(),
+                           strict=True))
             for name, s in splits.items()}
 
 
@@ -215,7 +216,8 @@ def score(probs: np.ndarray, rows: dict, in_train: np.ndarray | None) -> dict:
 
 
 def file_facts(path: Path) -> dict:
-    return {"path": str(path), "file_bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"path": str(path), "file_bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def plot_confusions(result: dict, title: str, path: Path) -> None:
@@ -227,7 +229,7 @@ def plot_confusions(result: dict, title: str, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), dpi=80)
     short = [c[:3] for c in FER2013_CLASSES]
-    for ax, (protocol, m) in zip(axes, result.items()):
+    for ax, (protocol, m) in zip(axes, result.items(), strict=False):
         cm, rows = np.array(m["confusion"]), list(short)
         if m["outside_classes"]["n"]:  # FER+ contempt faces: a row the model can only get wrong
             cm, rows = np.vstack([cm, m["outside_classes"]["predicted_as"]]), rows + ["contempt*"]
@@ -237,7 +239,8 @@ def plot_confusions(result: dict, title: str, path: Path) -> None:
             ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="white" if share[i, j] > 0.5 else "black")
         ax.set(xticks=range(len(short)), xticklabels=short, yticks=range(len(rows)), yticklabels=rows,
                xlabel="predicted", ylabel="true",
-               title=f"{PROTOCOL_NAMES[protocol]}: N={m['n']}, top-1 {100 * m['accuracy']:.1f} %, macro-F1 {100 * m['macro_f1']:.1f}")
+               title=f"{PROTOCOL_NAMES[protocol]}: N={m['n']}, top-1 {100 * m['accuracy']:.1f} %, "
+                     f"macro-F1 {100 * m['macro_f1']:.1f}")
         ax.title.set_fontsize(9)
     fig.suptitle(f"{title} - PrivateTest (*contempt is not a model class: always a miss)", fontsize=10)
     fig.tight_layout()
@@ -290,7 +293,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m edge_model.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, type=Path, help="the int8 .tflite the device runs (card .json beside it)")
     p.add_argument("--float-model", type=Path, help="the float32 .tflite, for int8-vs-float numbers")
-    p.add_argument("--run", type=Path, help="training run dir: adds the trained network (float32 single crop, ten-crop TTA)")
+    p.add_argument("--run", type=Path,
+                   help="training run dir: adds the trained network (float32 single crop, ten-crop TTA)")
     p.add_argument("--baseline", type=Path, help="an earlier int8 .tflite (with its card) to compare against")
     p.add_argument("--data", required=True, type=Path, help="fer2013.npz (or fer2013.csv with --ferplus)")
     p.add_argument("--ferplus", help="fer2013new.csv when --data is fer2013.csv")

@@ -31,7 +31,7 @@ def keras_weights(state: dict, tau: float = 0.0, prior: np.ndarray | None = None
         out[f"block{block}_bn{conv}"] = [arr[f"{bn}.weight"], arr[f"{bn}.bias"], arr[f"{bn}.running_mean"],
                                          arr[f"{bn}.running_var"]]
     dense_keys = sorted({k.rsplit(".", 1)[0] for k in arr if k.startswith("head.")}, key=lambda k: int(k.split(".")[1]))
-    for name, key in zip(("fc1", "fc2", "emotion"), dense_keys):
+    for name, key in zip(("fc1", "fc2", "emotion"), dense_keys, strict=False):
         out[name] = [arr[f"{key}.weight"].T.copy(), arr[f"{key}.bias"]]
     if tau:
         kernel, bias = out["emotion"]

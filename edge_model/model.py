@@ -12,13 +12,15 @@ from edge_model.architecture import BN_EPSILON, DENSE_UNITS, VGG16_BLOCKS, layer
 from moodcast.preprocess import INPUT_SIZE
 
 
-def build_vgg16(num_classes: int = 7, width: float = 1.0, dense: int = DENSE_UNITS, dropout: float = 0.5) -> keras.Model:
+def build_vgg16(num_classes: int = 7, width: float = 1.0, dense: int = DENSE_UNITS,
+                dropout: float = 0.5) -> keras.Model:
     """After five 2x2 pools a 48x48 input is 1x1, so the head sees one feature vector."""
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="face")
     x = inputs
     for b, block in enumerate(VGG16_BLOCKS, start=1):
         for c, filters in enumerate(block, start=1):
-            x = layers.Conv2D(layer_width(filters, width), 3, padding="same", use_bias=False, name=f"block{b}_conv{c}")(x)
+            x = layers.Conv2D(layer_width(filters, width), 3, padding="same", use_bias=False,
+                              name=f"block{b}_conv{c}")(x)
             x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"block{b}_bn{c}")(x)
             x = layers.ReLU(name=f"block{b}_relu{c}")(x)
         x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)

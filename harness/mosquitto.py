@@ -17,9 +17,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -114,7 +114,7 @@ class Mosquitto:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self, timeout: float = 10.0) -> "Mosquitto":
+    def start(self, timeout: float = 10.0) -> Mosquitto:
         if self.running:
             raise RuntimeError("mosquitto is already running")
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
@@ -158,7 +158,7 @@ class Mosquitto:
         """Abrupt: SIGKILL, as in a crash or a power cut."""
         self._end(signal.SIGKILL, 5.0)
 
-    def restart(self) -> "Mosquitto":
+    def restart(self) -> Mosquitto:
         self.stop()
         return self.start()
 
@@ -221,14 +221,14 @@ class Subscriber:
         self.messages: dict[str, list[Message]] = {}
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{secrets.token_hex(4)}",
-                                  protocol=protocol)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"test-sub-{secrets.token_hex(4)}", protocol=protocol)
         broker.configure(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
 
-    def start(self, timeout: float = 5.0) -> "Subscriber":
+    def start(self, timeout: float = 5.0) -> Subscriber:
         self.client.connect(self.broker.host, self.broker.port, keepalive=30)
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
@@ -240,7 +240,7 @@ class Subscriber:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def __enter__(self) -> "Subscriber":
+    def __enter__(self) -> Subscriber:
         return self.start()
 
     def __exit__(self, *exc) -> None:

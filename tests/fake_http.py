@@ -125,7 +125,10 @@ class FakeServer:
         reply = self.route(req)
         if reply.delay:
             time.sleep(reply.delay)
-        body = reply.body if isinstance(reply.body, bytes) else b"" if reply.body is None else json.dumps(reply.body).encode()
+        if isinstance(reply.body, bytes):
+            body = reply.body
+        else:
+            body = b"" if reply.body is None else json.dumps(reply.body).encode()
         try:
             handler.send_response(reply.status)
             if body:

@@ -19,7 +19,8 @@ SCHEMA_FOR = {"recommendation": "recommendation", "playback": "playback", "event
 
 @pytest.fixture(autouse=True)
 def _no_ambient_secrets(monkeypatch):
-    for name in ("CREDENTIALS_DIRECTORY", "MOODCAST_SPOTIFY_CLIENT_SECRET", "MOODCAST_YOUTUBE_API_KEY", "STATE_DIRECTORY"):
+    for name in ("CREDENTIALS_DIRECTORY", "MOODCAST_SPOTIFY_CLIENT_SECRET", "MOODCAST_YOUTUBE_API_KEY",
+                 "STATE_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -86,8 +86,8 @@ def fake_results():
             "reaction": {"switches": 2, "switch_s": 10, "moods": ["happy", "neutral"], "faces": "test",
                          "reaction_s": summary([1.0, 1.4]), "reaction_samples_s": [1.0, 1.4], "false_changes_steady": 0,
                          "transitional_changes": 0, "missed": [], "first_face_s": 1.0, "anchor_check_ms": 40.0},
-            "footprint": {"face": soak, "no_face": dict(soak, cpu_percent=8.0), "ready_s": [1.0, 2.0], "ready_s_side_by_side": [1.0],
-                          "soak_s": 60, "sample_s": 10}}
+            "footprint": {"face": soak, "no_face": dict(soak, cpu_percent=8.0), "ready_s": [1.0, 2.0],
+                          "ready_s_side_by_side": [1.0], "soak_s": 60, "sample_s": 10}}
 
 
 def test_budgets_and_report(tmp_path):

@@ -31,7 +31,7 @@ def test_preprocessing_is_one_function_for_training_and_device():
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
     batch = prepare_batch(faces)
-    for face, row in zip(faces, batch):
+    for face, row in zip(faces, batch, strict=False):
         np.testing.assert_allclose(prepare_face(face), row, atol=1e-6)
     # a detector crop of another size is resized to the same input
     big = cv2.resize(faces[0], (96, 96), interpolation=cv2.INTER_NEAREST)

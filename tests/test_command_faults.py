@@ -7,7 +7,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from harness.mosquitto import Subscriber, publish
-from tests.daemon_process import STARTUP, write_config
+from tests.daemon_process import write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -42,7 +42,8 @@ def test_hostile_commands_are_answered_briefly_and_not_kept(tmp_path, mosquitto,
             assert time.monotonic() < deadline, "eight rejections expected"
             time.sleep(0.5)
         after = stats(mosquitto, sub)
-        assert after["rss_mb"] < before["rss_mb"] + 40, (before["rss_mb"], after["rss_mb"])  # 240 MB if kept; 1-3 MB measured
+        # 240 MB if kept; 1-3 MB measured
+        assert after["rss_mb"] < before["rss_mb"] + 40, (before["rss_mb"], after["rss_mb"])
         assert daemon.running()
         out = daemon.output()
     assert max(len(line) for line in out.splitlines()) < 400

@@ -74,14 +74,16 @@ def test_a_payload_of_exactly_the_limit_is_accepted():
     ("paused", b"{", "paused: payload looks like JSON but is not valid JSON"),
     ("autoplay", b"\xff\xfeon", "autoplay: payload is not UTF-8 text"),
     ("pause", b"\xc3\x28", "pause: payload is not UTF-8 text"),
-    ("policy", b"off" + b" " * MAX_PAYLOAD, f"policy: payload of {MAX_PAYLOAD + 3} bytes is over the {MAX_PAYLOAD}-byte limit"),
+    ("policy", b"off" + b" " * MAX_PAYLOAD,
+     f"policy: payload of {MAX_PAYLOAD + 3} bytes is over the {MAX_PAYLOAD}-byte limit"),
     ("resume", b"x" * (MAX_PAYLOAD + 1), "resume: payload of 257 bytes is over the 256-byte limit"),
 ])
 def test_invalid_commands_raise_a_clear_error(name, payload, message):
     with pytest.raises(CommandError) as info:
         parse_command(name, payload)
     assert str(info.value).startswith(message)
-    assert info.value.message == str(info.value) and info.value.command == (name if len(name) <= 40 else name[:37] + "...")
+    assert info.value.message == str(info.value)
+    assert info.value.command == (name if len(name) <= 40 else name[:37] + "...")
     assert len(str(info.value)) < 200  # short enough for the result event, whatever the input
 
 

@@ -51,7 +51,8 @@ def test_a_port_that_never_answers_is_named(tmp_path):
 
 
 def test_two_daemons_with_one_client_id_are_named_as_such(tmp_path, mosquitto):
-    configs = [write_config(tmp_path / f"config{i}.toml", mosquitto, camera=LOOP, state={"dir": str(tmp_path / f"s{i}")})
+    configs = [write_config(tmp_path / f"config{i}.toml", mosquitto, camera=LOOP,
+                            state={"dir": str(tmp_path / f"s{i}")})
                for i in (1, 2)]
     daemons = [Lines("run", "-c", str(config)) for config in configs]
     try:

@@ -7,8 +7,8 @@ import time
 import jsonschema
 import pytest
 
-from moodcast import payloads
 from harness.mosquitto import Subscriber, publish
+from moodcast import payloads
 from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 

@@ -5,8 +5,8 @@ import re
 import subprocess
 import sys
 
-from moodcast.watch import describe
 from harness.mosquitto import Subscriber
+from moodcast.watch import describe
 from tests.daemon_process import write_config
 from tests.media import SAMPLES
 

@@ -104,7 +104,7 @@ def test_astronaut_box_and_eyes(detector):
     assert iou((face.x, face.y, face.w, face.h), ASTRONAUT_BOX) > 0.6, face
     # the short-range model sees this face 18 px wide (the full-range one 27 px): coarser eye points
     tolerance = {"full": 8, "short": 15}[detector.cfg.variant]
-    for found, truth in zip(face.eyes, ASTRONAUT_EYES):  # image-left eye first
+    for found, truth in zip(face.eyes, ASTRONAUT_EYES, strict=False):  # image-left eye first
         assert np.hypot(found[0] - truth[0], found[1] - truth[1]) < tolerance, face.eyes
 
 

@@ -7,8 +7,16 @@ import pytest
 
 from edge_model import dataset
 from edge_model.card import json_card_fields, render, training_summary
-from edge_model.evaluate import (PROTOCOLS, classification_metrics, confusion_matrix, ferplus_counts, protocol_rows,
-                                 score, to_fer_order, tta_views)
+from edge_model.evaluate import (
+    PROTOCOLS,
+    classification_metrics,
+    confusion_matrix,
+    ferplus_counts,
+    protocol_rows,
+    score,
+    to_fer_order,
+    tta_views,
+)
 from edge_model.ferplus import FERPLUS_COLUMNS
 from moodcast.labels import FER2013_CLASSES
 from tests.media import FER2013_NPZ, needs_fer2013
@@ -125,7 +133,7 @@ def test_ten_views_with_the_centre_first_and_flips_paired():
     assert views.shape == (10, 3, 48, 48) and views.dtype == np.uint8
     np.testing.assert_array_equal(views[0], faces)
     np.testing.assert_array_equal(views[1], faces[:, :, ::-1])
-    for shifted, flipped in zip(views[0::2], views[1::2]):
+    for shifted, flipped in zip(views[0::2], views[1::2], strict=False):
         np.testing.assert_array_equal(flipped, shifted[:, :, ::-1])
     # shifted views move the content 3 px diagonally (only the reflected border is new)
     np.testing.assert_array_equal(views[2][:, :-3, :-3], faces[:, 3:, 3:])  # up-left
@@ -144,10 +152,12 @@ def small_metrics() -> dict:
     model = lambda label, key, c: {"label": label, "sha256": c * 64, "figure": f"confusion-{key}.png",  # noqa: E731
                                    "results": results}
     return {
-        "schema": 1, "command": "python -m edge_model.evaluate --model m-int8.tflite", "created_utc": "2026-01-01T00:00:00Z",
+        "schema": 1, "command": "python -m edge_model.evaluate --model m-int8.tflite",
+        "created_utc": "2026-01-01T00:00:00Z",
         "split": "PrivateTest", "classes": list(FER2013_CLASSES), "metric_notes": "fractions",
         "data": {"path": "fer2013.npz", "sha256": "0" * 64,
-                 "class_counts_fer2013": {"Training": dict(zip(FER2013_CLASSES, [10, 1, 10, 20, 10, 10, 10]))},
+                 "class_counts_fer2013": {"Training": dict(zip(FER2013_CLASSES, [10, 1, 10, 20, 10, 10, 10],
+                                                               strict=True))},
                  "duplicates": {"groups": 3, "rows_in_groups": 7, "groups_crossing_splits": 2,
                                 "privatetest_rows_also_in_training": 4, "training_copy_label_agrees": 0.75}},
         "protocols": {"fer2013": {"text": PROTOCOLS["fer2013"], "n": 7},
@@ -157,7 +167,8 @@ def small_metrics() -> dict:
         "models": {"int8": model("int8 .tflite (device)", "int8", "a"),
                    "float32": model("float32 .tflite", "float32", "b"),
                    "baseline": model("before: v1-int8.tflite", "baseline", "d"),
-                   "trained-tta": model("trained network, ten-crop TTA [card only]", "trained-tta", "c") | {"tta": "ten crops"}},
+                   "trained-tta": model("trained network, ten-crop TTA [card only]", "trained-tta", "c")
+                   | {"tta": "ten crops"}},
         "agreement": {"int8_vs_float32": {"top1": 0.875, "n": 8}},
     }
 
@@ -178,9 +189,11 @@ def small_facts(tmp_path) -> dict:
     (run / "selection.json").write_text(json.dumps({"rule": "the fixed rule", "chosen": pick, "prior": [1 / 7] * 7,
                                                     "unadjusted": pick | {"tau": 0.0, "ferplus_min_recall": 0.0},
                                                     "best_per_epoch": [pick]}))
-    files = {k: {"path": f"m-{k}.tflite", "file_bytes": 3_900_000, "sha256": c * 64} for k, c in (("int8", "a"), ("float32", "b"))}
+    files = {k: {"path": f"m-{k}.tflite", "file_bytes": 3_900_000, "sha256": c * 64}
+             for k, c in (("int8", "a"), ("float32", "b"))}
     return {"name": "m-int8", "files": files, "metrics": small_metrics(), "metrics_path": "eval/metrics.json",
-            "card": {"labels": list(FER2013_CLASSES), "input": "48x48 gray", "calibration": "400 faces", "macs": 700_000_000},
+            "card": {"labels": list(FER2013_CLASSES), "input": "48x48 gray", "calibration": "400 faces",
+                     "macs": 700_000_000},
             "training": training_summary(run), "compute_note": "CPU only: no GPU was available.",
             "augmentation": {"max_shift": 0.12, "max_rotate": 10.0, "scale": (0.9, 1.1), "erase_p": 0.5},
             "figures": {"int8": "eval/confusion-int8.png", "trained-tta": "eval/confusion-trained-tta.png"},
@@ -229,7 +242,8 @@ def test_model_card_markdown(tmp_path):
     assert "1 contempt faces kept as certain misses" in md
     assert "](eval/confusion-int8.png)" in md
     for must in ("73.28 %", "83–85 %", "65 ± 5 %", "**82 %**", "2 groups cross splits", "hiring", "policing",
-                 "children", "not an inner state", "Disgust has 1 of 71 training faces", "rest on only 1 (FER2013)", "3 of 24 planned epochs",
+                 "children", "not an inner state", "Disgust has 1 of 71 training faces", "rest on only 1 (FER2013)",
+                 "3 of 24 planned epochs",
                  "CPU only: no GPU was available.", "width x1", "15,246,663", "700 M", "the fixed rule",
                  "epoch 2, tau 0.75", "with tau = 0.75, folded into the output layer's bias",
                  "| FER+ macro-F1 | ", ">= 70 %", "| lowest per-class recall on FER+ |", "int8 minus float32"):
@@ -277,7 +291,8 @@ def test_card_command_updates_the_json_cards_and_refuses_stale_metrics(tmp_path)
         (eval_dir / m["figure"]).write_bytes(b"png")
     (eval_dir / "metrics.json").write_text(json.dumps(metrics))
     argv = ["--model", str(models / "m-int8.tflite"), "--metrics", str(eval_dir / "metrics.json"),
-            "--run", str(tmp_path / "run"), "--out", str(tmp_path / "MODEL_CARD.md"), "--figures", str(tmp_path / "figs")]
+            "--run", str(tmp_path / "run"), "--out", str(tmp_path / "MODEL_CARD.md"),
+            "--figures", str(tmp_path / "figs")]
     assert card.main(argv) == 0
     for key in ("int8", "float32"):
         shipped = json.loads((models / f"m-{key}.json").read_text())

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from harness.mosquitto import Subscriber, publish
 from moodcast import homeassistant as ha
 from moodcast import payloads
 from moodcast.commands import COMMANDS, parse_command
 from moodcast.payloads import MOODS, TOPICS
-from harness.mosquitto import Subscriber, publish
 
 BASE = "moodcast/livingroom"
 LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"

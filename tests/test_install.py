@@ -85,7 +85,8 @@ def test_shellcheck_clean():
 def test_pi_install_layout(pi_root):
     root = pi_root
     out = install("--root", str(root), "--platform", "pi").stdout
-    assert (root / "etc/systemd/system/moodcast.service").read_bytes() == (REPO / "systemd/moodcast.service").read_bytes()
+    unit = (root / "etc/systemd/system/moodcast.service").read_bytes()
+    assert unit == (REPO / "systemd/moodcast.service").read_bytes()
     assert not (root / "etc/systemd/system/moodcast.service.d").exists()  # the Jetson drop-in is Jetson only
     assert mode(root / "usr/local/sbin/moodcast-as-service") == 0o755
     creds = root / "etc/moodcast/credentials"
@@ -286,7 +287,8 @@ def test_dry_run_writes_nothing(jetson_root):
 
 
 def test_dry_run_on_this_system_changes_nothing():
-    before = {p: p.exists() for p in map(Path, ("/opt/moodcast", "/etc/moodcast", "/etc/systemd/system/moodcast.service"))}
+    paths = map(Path, ("/opt/moodcast", "/etc/moodcast", "/etc/systemd/system/moodcast.service"))
+    before = {p: p.exists() for p in paths}
     result = install("--dry-run", "--platform", "generic")
     assert "dry run: nothing was changed" in result.stdout
     assert {p: p.exists() for p in before} == before

@@ -8,9 +8,9 @@ import signal
 import numpy as np
 import pytest
 
+from harness.mosquitto import Subscriber
 from moodcast.classifier import EmotionClassifier, ModelError, ModelOutputError
 from moodcast.config import MOODS
-from harness.mosquitto import Subscriber
 from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import ROOT, SAMPLES
 
@@ -58,7 +58,8 @@ def test_broken_models_and_cards_exit_78(tmp_path, name, card, message):
 
 
 def test_the_daemon_skips_frames_of_a_nan_model_and_says_so_once(tmp_path, mosquitto, daemon_process):
-    config = write_config(tmp_path / "config.toml", mosquitto, model={"path": model(tmp_path, "nan", {"labels": list(MOODS)})},
+    config = write_config(tmp_path / "config.toml", mosquitto,
+                          model={"path": model(tmp_path, "nan", {"labels": list(MOODS)})},
                           camera={"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "realtime": True,
                                   "loop": True})
     with Subscriber(mosquitto, ["moodcast/testcam/#"]) as sub, daemon_process(config) as daemon:

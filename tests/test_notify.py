@@ -31,7 +31,7 @@ class FakeSystemd:
         self.sock.settimeout(timeout)
         try:
             return self.sock.recv(4096).decode()
-        except socket.timeout:
+        except TimeoutError:
             return None
 
     def drain(self, duration: float) -> list[tuple[float, str]]:
@@ -147,7 +147,7 @@ def test_watchdog_is_rate_limited_to_the_interval(systemd, clean_env):
         time.sleep(0.01)
     assert all(msg == "WATCHDOG=1" for _, msg in pings)
     assert 4 <= len(pings) <= 6, len(pings)  # ~1.0 s / 0.2 s, not 100
-    gaps = [b - a for (a, _), (b, _) in zip(pings, pings[1:])]
+    gaps = [b - a for (a, _), (b, _) in zip(pings, pings[1:], strict=False)]
     assert min(gaps) >= 0.15
 
 

@@ -92,7 +92,7 @@ def test_stamp_adds_version_and_time_without_touching_the_input():
 
 
 def test_state_is_valid_and_json_ready_from_numpy_values():
-    scores = dict(zip(MOODS, np.array([0.01, 0.0, 0.02, 0.9, 0.03, 0.02, 0.02], np.float32)))
+    scores = dict(zip(MOODS, np.array([0.01, 0.0, 0.02, 0.9, 0.03, 0.02, 0.02], np.float32), strict=False))
     state = a_state(confidence=np.float32(0.91234), scores=scores, faces=np.int64(2))
     validate("state", state)
     decoded = json.loads(payloads.encode(state))

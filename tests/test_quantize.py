@@ -48,7 +48,7 @@ def test_int8_end_to_end_with_quantization_read_from_the_model(tmp_path):
     scale, zero = q.input["quantization"]
     assert 0 < scale < 1  # calibrated on standardised faces, whose range is a few units
     keras_p = model.predict(x, verbose=0)
-    for xi, kp in zip(x, keras_p):
+    for xi, kp in zip(x, keras_p, strict=False):
         np.testing.assert_allclose(f.predict(xi), kp, atol=1e-4)
         np.testing.assert_allclose(q.predict(xi), kp, atol=0.05)
 

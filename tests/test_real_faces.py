@@ -10,10 +10,10 @@ import shutil
 import cv2
 import pytest
 
+from harness.mosquitto import Subscriber
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
 from moodcast.detector import crop_face, make_detector
-from harness.mosquitto import Subscriber
 from tests.daemon_process import write_config
 from tests.media import SAMPLES, fer_fixtures, labelled_frames, needs_frames
 

@@ -35,7 +35,8 @@ def paste_redirect(capsys, spotify, make_answer):
     return answer, seen
 
 
-def test_spotify_auth_prints_the_url_reads_the_redirect_and_keeps_the_token_0600(tmp_path, spotify, capsys, monkeypatch):
+def test_spotify_auth_prints_the_url_reads_the_redirect_and_keeps_the_token_0600(tmp_path, spotify, capsys,
+                                                                                 monkeypatch):
     cfg = make_config(tmp_path, spotify, authorised=False)
     answer, seen = paste_redirect(capsys, spotify,
                                   lambda q: f"{spotify.redirect_uri}?code={spotify.auth_code}&state={q['state']}")

@@ -49,7 +49,8 @@ def test_policies_and_uplift_steps():
     rc = RecommendationsConfig()
     sad, happy = rc.moods["sad"], rc.moods["happy"]
     assert effective_policy("uplift", sad) == "uplift" and effective_policy("off", sad) == "off"
-    assert [profile_for("sad", "uplift", step, rc) for step in range(5)] == ["calm", "neutral", "happy", "happy", "happy"]
+    steps = [profile_for("sad", "uplift", step, rc) for step in range(5)]
+    assert steps == ["calm", "neutral", "happy", "happy", "happy"]
     assert profile_for("sad", "match", 2, rc) == "sad"
     assert profile_for("happy", "uplift", 0, rc) == "happy"  # an empty uplift list: its own music
     pinned = parse({"recommendations": {"moods": {"happy": {"policy": "match"}}}}).recommendations.moods["happy"]

@@ -102,7 +102,8 @@ def test_a_mood_can_pin_its_policy_and_off_silences_everything(tmp_path, spotify
 
 
 def test_autoplay_off_only_recommends(tmp_path, spotify, youtube, run):
-    service, published = run(make_config(tmp_path, spotify, youtube, overrides={"recommendations": {"autoplay": False}}))
+    service, published = run(make_config(tmp_path, spotify, youtube,
+                                         overrides={"recommendations": {"autoplay": False}}))
     service.on_mood_changed("happy", 0.9)
     assert published.wait_for("recommendation")["music"]
     time.sleep(0.2)
@@ -114,7 +115,8 @@ def test_autoplay_off_only_recommends(tmp_path, spotify, youtube, run):
 # --- cool-down, variety, volume ----------------------------------------------------------------
 
 def test_cooldown_defers_a_change_until_it_ends_if_the_mood_holds(tmp_path, spotify, youtube, run):
-    service, published = run(make_config(tmp_path, spotify, youtube, overrides={"recommendations": {"cooldown_s": 0.6}}))
+    service, published = run(make_config(tmp_path, spotify, youtube,
+                                         overrides={"recommendations": {"cooldown_s": 0.6}}))
     service.on_mood_changed("happy", 0.9)
     wait_plays(published, 1)
     service.on_mood_changed("sad", 0.8)
@@ -128,7 +130,8 @@ def test_cooldown_defers_a_change_until_it_ends_if_the_mood_holds(tmp_path, spot
 
 
 def test_a_deferred_change_is_dropped_when_the_mood_goes_away(tmp_path, spotify, youtube, run):
-    service, published = run(make_config(tmp_path, spotify, youtube, overrides={"recommendations": {"cooldown_s": 0.3}}))
+    service, published = run(make_config(tmp_path, spotify, youtube,
+                                         overrides={"recommendations": {"cooldown_s": 0.3}}))
     service.on_mood_changed("happy", 0.9)
     wait_plays(published, 1)
     service.on_mood_changed("sad", 0.8)
@@ -193,7 +196,8 @@ def test_respect_manual_holds_back_until_the_user_stops(tmp_path, spotify, youtu
     wait_plays(published, 1)
 
 
-def test_respect_manual_applies_to_changes_after_moodcast_acted_and_ends_with_the_window(tmp_path, spotify, youtube, run):
+def test_respect_manual_applies_to_changes_after_moodcast_acted_and_ends_with_the_window(tmp_path, spotify, youtube,
+                                                                                        run):
     cfg = make_config(tmp_path, spotify, youtube, overrides={"recommendations": {
         "manual_check_s": 0.1, "manual_window_s": 1.0}})  # ten checks: holding back is not a failure
     service, published = run(cfg)
@@ -279,7 +283,8 @@ def test_429_retry_after_3600_never_blocks_and_the_wait_is_reported(tmp_path, sp
     service, published = run(make_config(tmp_path, spotify, youtube))
     service.on_mood_changed("sad", 0.8)
     limited = published.wait_for("playback")
-    assert not limited["ok"] and "Retry-After 3600" in limited["message"] and "next Spotify call in 900 s" in limited["message"]
+    assert not limited["ok"] and "Retry-After 3600" in limited["message"]
+    assert "next Spotify call in 900 s" in limited["message"]
     assert "rate limit" in published.wait_for("event", type="error")["message"]
     stats = service.stats()
     assert stats["spotify_last_status"] == "rate_limited" and 890 < stats["spotify_retry_in_s"] <= 900
@@ -356,7 +361,7 @@ def test_youtube_quota_exceeded_serves_cached_videos_and_is_counted(tmp_path, sp
     service, published = run(make_config(tmp_path, spotify, youtube))
     for mood in ("sad", "happy", "neutral"):
         service.on_mood_changed(mood, 0.8)
-        published.wait_for("recommendation", lambda r: r["mood"] == mood)
+        published.wait_for("recommendation", lambda r, mood=mood: r["mood"] == mood)
     assert "quotaExceeded" in published.wait_for("event", type="error")["message"]
     assert published.of("event", type="error")[0]["component"] == "youtube"
     service.on_mood_changed("sad", 0.8)  # the next phrase for sad is not cached: its first phrase's videos are
@@ -419,7 +424,8 @@ def test_music_starts_and_videos_are_suggested_well_within_1_5_s(tmp_path, spoti
             assert time.perf_counter() - t0 < 1.5, "no play request within 1.5 s"
             time.sleep(0.002)
         play_at = spotify.plays()[-1].t
-        rec = published.wait_for("recommendation", lambda r: r["mood"] == mood, after=len(published.of("recommendation")) - 1)
+        rec = published.wait_for("recommendation", lambda r, mood=mood: r["mood"] == mood,
+                                 after=len(published.of("recommendation")) - 1)
         ready = published.of("event", type="recommendation_ready")[-1]
         rec_ms, play_ms = (published.time_of(rec) - t0) * 1000, (play_at - t0) * 1000
         assert rec_ms < 1500 and play_ms < 1500

@@ -65,7 +65,8 @@ def test_a_revoked_refresh_token_is_an_auth_failure_naming_the_fix(tmp_path, spo
 
 def test_429_retry_after_3600_returns_at_once_and_the_wait_is_bounded(tmp_path, spotify):
     client = client_for(make_config(tmp_path, spotify, overrides={"spotify": {"backoff_max_s": 120.0}}))
-    spotify.script("GET", "/v1/me/player/devices", error(429, "API rate limit exceeded", headers={"Retry-After": "3600"}))
+    spotify.script("GET", "/v1/me/player/devices",
+                   error(429, "API rate limit exceeded", headers={"Retry-After": "3600"}))
     start = time.monotonic()
     failure = failure_of(client.devices)
     assert time.monotonic() - start < 1.0  # spotipy's urllib3 Retry would have slept for an hour here

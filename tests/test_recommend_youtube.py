@@ -34,11 +34,12 @@ def cfg_key(cfg) -> str:
 
 
 def test_search_sends_the_documented_parameters(tmp_path, youtube):
-    cfg = make_config(tmp_path, youtube=youtube, overrides={"youtube": {"region_code": "DE", "relevance_language": "de"}})
+    cfg = make_config(tmp_path, youtube=youtube,
+                      overrides={"youtube": {"region_code": "DE", "relevance_language": "de"}})
     result = client_for(cfg).videos("sad", "sad songs", PHRASES)
     (req,) = youtube.searches()
-    assert req.query == {"part": "snippet", "q": "sad songs", "type": "video", "maxResults": "5", "safeSearch": "strict",
-                         "videoEmbeddable": "true", "videoCategoryId": "10", "regionCode": "DE",
+    assert req.query == {"part": "snippet", "q": "sad songs", "type": "video", "maxResults": "5",
+                         "safeSearch": "strict", "videoEmbeddable": "true", "videoCategoryId": "10", "regionCode": "DE",
                          "relevanceLanguage": "de", "key": youtube.api_key, "alt": "json"}
     assert result.error is None and len(result.items) == 5
     first = result.items[0]

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from moodcast.camera import Replay
 from harness.mosquitto import Subscriber, publish
+from moodcast.camera import Replay
 from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import SAMPLES
 

@@ -50,8 +50,8 @@ def test_pause_policy_and_autoplay_survive_a_restart(tmp_path, mosquitto, stop, 
     assert json.loads((tmp_path / "state" / "settings.json").read_text())["paused"] is False
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b'{"paused": "no", "policy": "match", "autoplay": false}',
-                                     b" " * 10000])
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe",
+                                     b'{"paused": "no", "policy": "match", "autoplay": false}', b" " * 10000])
 def test_an_untrustworthy_settings_file_starts_paused(tmp_path, mosquitto, content, daemon_process):
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "settings.json").write_bytes(content)

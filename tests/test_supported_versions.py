@@ -68,7 +68,8 @@ def test_train_extra_picks_a_tensorflow_per_cpu():
     train = [Requirement(r) for r in PROJECT["optional-dependencies"]["train"]]
     for machine, wanted in (("x86_64", "tensorflow-cpu"), ("AMD64", "tensorflow-cpu"), ("aarch64", "tensorflow")):
         env = {"platform_machine": machine, "python_version": "3.11", "sys_platform": "linux", "extra": "train"}
-        chosen = [r.name for r in train if r.name.startswith("tensorflow") and (r.marker is None or r.marker.evaluate(env))]
+        chosen = [r.name for r in train
+                  if r.name.startswith("tensorflow") and (r.marker is None or r.marker.evaluate(env))]
         assert chosen == [wanted], machine
 
 

@@ -31,7 +31,9 @@ def directives(*paths: Path) -> dict[str, list[str]]:
 
 
 def can_unshare() -> bool:
-    return bool(shutil.which("unshare")) and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    if not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
 
 
 def verify(unit_dir: Path) -> subprocess.CompletedProcess:

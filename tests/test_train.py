@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from edge_model import dataset
-from edge_model.select import Candidate, adjust, choose
 from edge_model.ferplus import FERPLUS_COLUMNS, FERPLUS_TO_FER
+from edge_model.select import Candidate, adjust, choose
 from moodcast.labels import FER2013_CLASSES
 from moodcast.preprocess import prepare_batch
 from tests.media import fer_fixtures

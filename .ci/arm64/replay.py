@@ -18,9 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-import moodcast
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+import moodcast
 
 DEVICE = "arm64check"
 WALL_CLOCK = {"timestamp", "since", "uptime_s", "fps", "latency_ms", "capture_ms", "detect_ms", "classify_ms", "api_ms"}

@@ -27,7 +27,6 @@ from moodcast.config import DetectorConfig
 from moodcast.detector import crop_face, make_detector
 from moodcast.preprocess import prepare_face
 
-
 FLOAT_FIELDS = ("score", "eyes")  # BlazeFace's float32 outputs
 
 
@@ -41,11 +40,11 @@ def compare(a_path: str, b_path: str) -> int:
     a = [json.loads(line) for line in open(a_path)]
     b = [json.loads(line) for line in open(b_path)]
     exact = lambda r: {**r, "face": {k: v for k, v in r["face"].items() if k not in FLOAT_FIELDS}}  # noqa: E731
-    if len(a) != len(b) or any(exact(x) != exact(y) for x, y in zip(a, b)):
+    if len(a) != len(b) or any(exact(x) != exact(y) for x, y in zip(a, b, strict=False)):
         print("scores: faces, boxes, classifier inputs or probabilities differ")
         return 1
-    gap = max((abs(u - v) for x, y in zip(a, b) for k in FLOAT_FIELDS
-               for u, v in zip(floats(x["face"][k]), floats(y["face"][k]))), default=0.0)
+    gap = max((abs(u - v) for x, y in zip(a, b, strict=False) for k in FLOAT_FIELDS
+               for u, v in zip(floats(x["face"][k]), floats(y["face"][k]), strict=False)), default=0.0)
     if gap > 1e-4:
         print(f"scores: BlazeFace's float outputs differ by {gap:.3g}")
         return 1
@@ -70,7 +69,7 @@ def main() -> int:
                 lines.append(json.dumps({
                     "detector": kind, "image": path.name, "face": dataclasses.asdict(face),
                     "input_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
-                    "probs": dict(zip(classifier.labels, map(float, probs)))}, default=float))
+                    "probs": dict(zip(classifier.labels, map(float, probs), strict=False))}, default=float))
     Path(sys.argv[1]).write_text("".join(line + "\n" for line in lines))
     print(f"scores: {len(lines)} faces in {len(list(samples.glob('*.png')))} samples, "
           f"{', '.join(sorted({json.loads(line)['detector'] for line in lines}))}")

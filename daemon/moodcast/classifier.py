@@ -46,7 +46,8 @@ def load_card(model_path: Path) -> dict:
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{card_path}: model card missing (it holds the label order; keep it beside the .tflite)") from None
+        raise ModelError(f"{card_path}: model card missing (it holds the label order; "
+                         "keep it beside the .tflite)") from None
     except (OSError, ValueError) as e:
         raise ModelError(f"{card_path}: unreadable model card ({str(e)[:200]})") from None
     if not isinstance(card, dict):
@@ -96,7 +97,8 @@ class EmotionClassifier:
         if shape != (1, INPUT_SIZE, INPUT_SIZE, 1):
             raise ModelError(f"{self.path}: input shape {shape}, expected (1, {INPUT_SIZE}, {INPUT_SIZE}, 1)")
         if self.input["dtype"] not in (np.int8, np.uint8, np.float32):
-            raise ModelError(f"{self.path}: input type {np.dtype(self.input['dtype']).name} is not int8, uint8 or float32")
+            dtype = np.dtype(self.input["dtype"]).name
+            raise ModelError(f"{self.path}: input type {dtype} is not int8, uint8 or float32")
         if out_shape != (1, len(self.labels)):
             raise ModelError(f"{self.path}: output shape {out_shape} does not match the card's "
                              f"{len(self.labels)} labels")

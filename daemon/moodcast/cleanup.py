@@ -42,7 +42,11 @@ def _connect(client, cfg: Config) -> None:
     """Connected, or CleanupError saying why (unreachable, refused login, no answer)."""
     m = cfg.mqtt
     answered, outcome = threading.Event(), []
-    client.on_connect = lambda _c, _u, _f, reason_code, _p: (outcome.append(reason_code), answered.set())
+
+    def on_connect(_c, _u, _f, reason_code, _p) -> None:
+        outcome.append(reason_code)
+        answered.set()
+    client.on_connect = on_connect
     try:
         client.connect(m.host, m.port, keepalive=m.keepalive_s)
     except OSError as e:

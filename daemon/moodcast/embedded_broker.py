@@ -7,18 +7,19 @@ import concurrent.futures
 import logging
 import socket
 import threading
+from typing import Any
 
 
 class EmbeddedBroker:
     def __init__(self, port: int = 0):
         self.port = port or free_port()
         self._loop = asyncio.new_event_loop()
-        self._broker = None
+        self._broker: Any = None  # amqtt.broker.Broker, imported when started
         self._thread = threading.Thread(target=self._serve, name="embedded-broker", daemon=True)
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self) -> "EmbeddedBroker":
+    def start(self) -> EmbeddedBroker:
         try:
             from amqtt.broker import Broker  # the `demo` extra; a real deployment uses its own broker
         except ImportError:

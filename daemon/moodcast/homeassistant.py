@@ -31,16 +31,16 @@ class Entity(NamedTuple):
 
 
 def _on_off(field: str) -> str:
-    return "{{ '%s' if value_json.%s else '%s' }}" % (ON, field, OFF)
+    return f"{{{{ '{ON}' if value_json.{field} else '{OFF}' }}}}"
 
 
 def _first(field: str) -> str:
     # HA rejects states over 255 characters; an empty list reads as "none", not unknown.
-    return "{{ (value_json.%s[0].title if value_json.%s else 'none')[:255] }}" % (field, field)
+    return f"{{{{ (value_json.{field}[0].title if value_json.{field} else 'none')[:255] }}}}"
 
 
 def _first_attrs(field: str) -> str:
-    return "{{ (value_json.%s[0] if value_json.%s else {}) | tojson }}" % (field, field)
+    return f"{{{{ (value_json.{field}[0] if value_json.{field} else {{}}) | tojson }}}}"
 
 
 ENTITIES: tuple[Entity, ...] = (
@@ -58,7 +58,7 @@ ENTITIES: tuple[Entity, ...] = (
     }),
     Entity("binary_sensor", "face", {
         "name": "Face present", "device_class": "occupancy",
-        "state_topic": "state", "value_template": "{{ '%s' if value_json.faces > 0 else '%s' }}" % (ON, OFF),
+        "state_topic": "state", "value_template": f"{{{{ '{ON}' if value_json.faces > 0 else '{OFF}' }}}}",
         "payload_on": ON, "payload_off": OFF,
     }),
     Entity("switch", "paused", {
@@ -171,4 +171,5 @@ def entity_slug(object_id: str) -> str:
 
 def _check_topic(what: str, topic: str) -> None:
     if not topic or topic.startswith("/") or topic.endswith("/") or any(c in topic for c in "+#\0"):
-        raise ValueError(f"{what} {topic!r} is not a usable MQTT topic prefix (no wildcards, no leading or trailing '/')")
+        raise ValueError(f"{what} {topic!r} is not a usable MQTT topic prefix "
+                         "(no wildcards, no leading or trailing '/')")

@@ -2,8 +2,9 @@
 
 Everything goes out through the Outbox (moodcast.outbox): retained topics keep only their newest
 payload (re-published on reconnect and when Home Assistant restarts) and always end on it; events
-and stats are bounded, and dropped and counted while the broker is away or the backlog is full. paho reconnects by itself with bounded backoff; failures are logged once per distinct
-reason, with a diagnosis (refused, TLS, auth) instead of silence.
+and stats are bounded, and dropped and counted while the broker is away or the backlog is full.
+paho reconnects by itself with bounded backoff; failures are logged once per distinct reason, with
+a diagnosis (refused, TLS, auth) instead of silence.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -49,7 +50,8 @@ class MqttLink:
         self.client_id = self.cfg.client_id or f"moodcast-{device_id}"
         client = make_client(self.cfg, self.client_id, self._ssl_context)
         client.will_set(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)
+        # paho annotates whole seconds, but its backoff is float arithmetic: 0.2 s works, and the tests use it
+        client.reconnect_delay_set(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -170,7 +172,8 @@ class MqttLink:
         if not self._ssl_context and _speaks_tls(self.cfg.host, self.cfg.port):
             return "the port expects TLS: set [mqtt.tls] enabled = true (and ca_file), or use the plain MQTT port"
         if "keep alive" in str(reason_code).lower():
-            return f"the server accepted the connection but sent no CONNACK within {self.cfg.keepalive_s} s: not an MQTT broker?"
+            return (f"the server accepted the connection but sent no CONNACK within {self.cfg.keepalive_s} s: "
+                    "not an MQTT broker?")
         return "the server closed the connection (a protocol or TLS mismatch, or a topic it refused: see its log)"
 
 
@@ -201,12 +204,14 @@ def ssl_context(cfg: MqttConfig) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=tls.ca_file or None)
     except (OSError, ssl.SSLError) as e:
-        raise ConfigError(f"[mqtt.tls] ca_file: cannot load {tls.ca_file!r}: {getattr(e, 'strerror', None) or e}") from None
+        reason = getattr(e, "strerror", None) or e
+        raise ConfigError(f"[mqtt.tls] ca_file: cannot load {tls.ca_file!r}: {reason}") from None
     try:
         if tls.cert_file:
             context.load_cert_chain(tls.cert_file, tls.key_file or None)
     except (OSError, ssl.SSLError) as e:
-        raise ConfigError(f"[mqtt.tls] cert_file/key_file: cannot load {tls.cert_file!r}: {getattr(e, 'strerror', None) or e}") from None
+        reason = getattr(e, "strerror", None) or e
+        raise ConfigError(f"[mqtt.tls] cert_file/key_file: cannot load {tls.cert_file!r}: {reason}") from None
     if tls.insecure:
         context.check_hostname = False
     return context

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import paho.mqtt.client as paho
 
@@ -168,7 +168,7 @@ class Outbox:
             # QoS 1 while disconnected (NO_CONN) stays in paho's queue and is sent on reconnect
             kept = info is not None and (info.rc == paho.MQTT_ERR_SUCCESS or
                                          (info.rc == paho.MQTT_ERR_NO_CONN and message.qos > 0))
-            if not kept:
+            if info is None or not kept:
                 self._release(owner)
                 self.dropped += owner is None
                 return

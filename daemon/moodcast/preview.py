@@ -45,7 +45,7 @@ def save_preview(cfg: Config, output: str | Path) -> list[str]:
     thickness = max(2, image.shape[1] // 400)
     for i, face in enumerate(faces, 1):
         probs = classifier.classify(crop_face(gray, face))
-        top = sorted(zip(classifier.labels, probs), key=lambda p: -p[1])[:3]
+        top = sorted(zip(classifier.labels, probs, strict=False), key=lambda p: -p[1])[:3]
         label = f"{top[0][0]} {top[0][1]:.0%}"
         colour = (0, 200, 0) if i == 1 else (0, 200, 255)
         cv2.rectangle(image, (face.x, face.y), (face.x + face.w, face.y + face.h), colour, thickness)

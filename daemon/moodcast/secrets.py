@@ -37,9 +37,10 @@ def read_secret(name: str, file: str | os.PathLike | None = None) -> str | None:
             return value
     if file:
         return _read_file(Path(file), follow=False)
-    value = os.environ.get(f"MOODCAST_{name.upper()}")
-    return _check_text(f"environment variable MOODCAST_{name.upper()}", value.encode("utf-8", "surrogateescape")) \
-        if value else None
+    variable = os.environ.get(f"MOODCAST_{name.upper()}")
+    if not variable:
+        return None
+    return _check_text(f"environment variable MOODCAST_{name.upper()}", variable.encode("utf-8", "surrogateescape"))
 
 
 def _read_file(path: Path, follow: bool) -> str:

@@ -18,7 +18,7 @@ class EarlySignals:
         self.reload = threading.Event()
 
     @classmethod
-    def install(cls) -> "EarlySignals":
+    def install(cls) -> EarlySignals:
         signals = cls()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: signals.stop.set())

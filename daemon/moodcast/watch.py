@@ -102,8 +102,8 @@ def watch(cfg: MqttConfig, topics: list[str], stop: threading.Event, out=print) 
     client.on_disconnect = lambda c, u, f, rc, p: rc.is_failure and out(
         f"connection to {cfg.host}:{cfg.port} lost ({rc}); reconnecting")
     client.on_connect_fail = lambda c, u: out(f"cannot reconnect to {cfg.host}:{cfg.port}; retrying")
-    client.on_message = lambda c, u, m: out(describe(m.topic, m.payload))
-    client.reconnect_delay_set(cfg.reconnect_min_s, RETRY_MAX_S)
+    client.on_message = lambda c, u, m: out(describe(m.topic, bytes(m.payload)))
+    client.reconnect_delay_set(cfg.reconnect_min_s, RETRY_MAX_S)  # type: ignore[arg-type]  # floats work (mqtt.py)
     if not _connect(client, cfg, stop, out):
         return
     client.loop_start()
