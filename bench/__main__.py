@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
-import json
 import shutil
 import subprocess
 import sys
@@ -25,14 +25,13 @@ from pathlib import Path
 
 import cv2
 
-from moodcast.classifier import bundled_model, load_card
-from moodcast.config import DetectorConfig
-
 from bench import accuracy, budgets, detector_sweep, fer_compare, reaction, report, stages
 from bench.daemons import start_broker
 from bench.footprint import WARMUP_S, Watched, cold_starts
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, SAMPLES, Fer2013, Scene, empty_scene, encode_jpeg, fer_scene, letterbox, photo_scenes
+from moodcast.classifier import bundled_model, load_card
+from moodcast.config import DetectorConfig
 
 
 def parse(argv) -> argparse.Namespace:
@@ -51,11 +50,14 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--sample-s", type=float, default=10.0, help="RSS/CPU sampling interval")
     p.add_argument("--switches", type=int, help="expression switches in the reaction replay (default 20, quick 8)")
     p.add_argument("--switch-s", type=float, help="seconds per expression (default 10, quick 6)")
-    p.add_argument("--timing-frames", type=int, help="FER scenes per configuration for stage latency (default 200, quick 60)")
-    p.add_argument("--faces", type=int, help="PrivateTest faces for accuracy in the loop (default 1000, quick 200, 0 = all)")
+    p.add_argument("--timing-frames", type=int,
+                   help="FER scenes per configuration for stage latency (default 200, quick 60)")
+    p.add_argument("--faces", type=int,
+                   help="PrivateTest faces for accuracy in the loop (default 1000, quick 200, 0 = all)")
     p.add_argument("--fast-frames", type=int,
                    help="frames of the as-fast-as-possible soak (default 6000 = 20 min at 5 fps, quick 1500, 0 = skip)")
-    p.add_argument("--sweep-frames", type=int, help="FER scenes for the detector settings sweep (default 100, quick 40)")
+    p.add_argument("--sweep-frames", type=int,
+                   help="FER scenes for the detector settings sweep (default 100, quick 40)")
     p.add_argument("--hold-s", type=float, default=3.0, help="seconds each face is held in the accuracy replay")
     a = p.parse_args(argv)
     for name, full, quick in (("soak_s", 240.0, 90.0), ("switches", 20, 8), ("switch_s", 10.0, 6.0),

@@ -13,14 +13,13 @@ import time
 
 import numpy as np
 
+from bench.scenes import Fer2013, fer_scene, iou
+from bench.stages import PERIOD_S
+from bench.stats import summary
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import MoodConfig
 from moodcast.pipeline import Analyzer
 from moodcast.tracker import MoodTracker
-
-from bench.scenes import Fer2013, fer_scene, iou
-from bench.stages import PERIOD_S
-from bench.stats import summary
 
 
 def classifier_alone(classifier: EmotionClassifier, fer: Fer2013, indices) -> dict:

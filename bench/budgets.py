@@ -100,7 +100,8 @@ def pi4_estimate(results: dict, macs: float | None) -> dict:
            "sources": [PI4_MOBILENET_FP32_MS[4][1], PI4_MOBILENET_FP32_MS[1][1], PI4_INT8_SPEEDUP[1]],
            "caveats": "MobileNet's depthwise layers reach fewer MAC/s than VGG's dense 3x3 convolutions, so the "
                       "classify figures lean pessimistic. No published Pi figure for the detector (BlazeFace full "
-                      "range in LiteRT, or OpenCV's Haar cascade) was at hand: the rest of a frame is this machine's CPU time times an ASSUMED 3-5x slower core. "
+                      "range in LiteRT, or OpenCV's Haar cascade) was at hand: the rest of a frame is this machine's "
+                      "CPU time times an ASSUMED 3-5x slower core. "
                       "Pi 5 and Jetson: not estimated, measure.",
            "measure_on_the_pi": PI_COMMAND}
     sweep = results.get("detector_sweep", {}).get("settings", {}).get("default")

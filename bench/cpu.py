@@ -20,14 +20,13 @@ import threading
 import time
 from pathlib import Path
 
-from moodcast import config as config_module
-from moodcast.daemon import Daemon
-
 from bench import accuracy
-from harness.toml import write_toml
 from bench.footprint import write_stills
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, Fer2013, empty_scene, fer_scene, photo_scenes
+from harness.toml import write_toml
+from moodcast import config as config_module
+from moodcast.daemon import Daemon
 
 FPS = 5.0
 DETECTORS = {"blazeface full (default)": {}, "haar (default settings)": {"kind": "haar"}}

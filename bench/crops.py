@@ -20,12 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.accuracy import sample
+from bench.scenes import HEIGHT, WIDTH, Fer2013, iou
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
 from moodcast.detector import crop_face, make_detector
-
-from bench.accuracy import sample
-from bench.scenes import HEIGHT, WIDTH, Fer2013, iou
 
 
 def placed(face48: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:

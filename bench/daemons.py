@@ -57,7 +57,7 @@ class NotifySocket:
         while self._running:
             try:
                 data = self.sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

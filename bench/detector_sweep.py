@@ -15,11 +15,10 @@ from pathlib import Path
 
 import cv2
 
-from moodcast.config import DetectorConfig
-from moodcast.detector import make_detector
-
 from bench.scenes import Scene, iou
 from bench.stats import summary
+from moodcast.config import DetectorConfig
+from moodcast.detector import make_detector
 
 CANDIDATES = {
     "default": {},
@@ -61,7 +60,8 @@ def sweep(fer_scenes: list[Scene], photos: list[Scene], empties: list[Scene], re
             "settings": {n: {"detect_ms": summary(wall[n]), "detect_ms_real_photos": summary(photo_wall[n]),
                              "cpu_ms_per_frame": round(cpu[n] * 1e3 / len(frames), 2),
                              "fer_found_pct": round(100 * found[n]["fer"] / len(fer_scenes), 1) if fer_scenes else None,
-                             "fer_found_pct_by_face_px": {f"{b[0]}-{b[1] - 1}": round(100 * found[n][b] / per_bucket[b], 1)
+                             "fer_found_pct_by_face_px": {f"{b[0]}-{b[1] - 1}":
+                                                          round(100 * found[n][b] / per_bucket[b], 1)
                                                           for b in BUCKETS if per_bucket[b]},
                              "real_found_pct": round(100 * found[n]["real"] / len(real), 1) if real else None,
                              "real_found_pct_by_face_px": {f"{b[0]}-{b[1] - 1}": round(100 * found[n][("real", b)]

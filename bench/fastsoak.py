@@ -17,15 +17,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from moodcast import config as config_module
-from moodcast.daemon import Daemon
-
 from bench import accuracy
 from bench.daemons import start_broker
-from harness.toml import write_toml
 from bench.footprint import write_stills
 from bench.scenes import ROOT, Fer2013, fer_scene, photo_scenes
 from bench.stats import slope
+from harness.toml import write_toml
+from moodcast import config as config_module
+from moodcast.daemon import Daemon
 
 FPS = 5.0  # the default analysed rate, to express frames as hours of operation
 
@@ -104,7 +103,8 @@ def summarise(samples, snapshots) -> dict:
     per_k = slope([n for n, _ in half], [r for _, r in half]) * 1000
     grew = [str(s) for s in snapshots[1].compare_to(snapshots[0], "lineno")[:5]] if len(snapshots) == 2 else []
     return {"frames": samples[-1][0], "samples": [[n, round(r, 2)] for n, r in samples],
-            "second_half_mb_per_1000_frames": round(per_k, 4), "second_half_mb_per_h_at_5fps": round(per_k * FPS * 3.6, 3),
+            "second_half_mb_per_1000_frames": round(per_k, 4),
+            "second_half_mb_per_h_at_5fps": round(per_k * FPS * 3.6, 3),
             "first_to_last_mb": round(samples[-1][1] - samples[0][1], 2), "python_growth": grew}
 
 
@@ -113,7 +113,8 @@ def _print(r: dict, broker_kind: str) -> None:
     for n, rss in r["samples"]:
         print(f"{n:6d}  {rss:7.2f}")
     print(f"second half: {r['second_half_mb_per_1000_frames']:+.4f} MB per 1000 frames = "
-          f"{r['second_half_mb_per_h_at_5fps']:+.3f} MB/h at {FPS:g} fps; first to last {r['first_to_last_mb']:+.2f} MB")
+          f"{r['second_half_mb_per_h_at_5fps']:+.3f} MB/h at {FPS:g} fps; "
+          f"first to last {r['first_to_last_mb']:+.2f} MB")
     if r["python_growth"]:
         print("Python allocations that grew, middle -> end:\n  " + "\n  ".join(r["python_growth"]))
 

@@ -26,7 +26,8 @@ def eye_geometry(faces48: np.ndarray) -> np.ndarray:
     rows = []
     for face in faces48:
         canvas = np.full((CANVAS, CANVAS), 128, np.uint8)
-        canvas[offset:offset + SIDE, offset:offset + SIDE] = cv2.resize(face, (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+        canvas[offset:offset + SIDE, offset:offset + SIDE] = cv2.resize(face, (SIDE, SIDE),
+                                                                        interpolation=cv2.INTER_CUBIC)
         found = detector.detect(canvas)
         if not found:
             continue
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     geometry = eye_geometry(images[np.flatnonzero(usage == "Training")[:a.faces]])
     print(f"eyes found on {len(geometry)} of {a.faces} faces; percentiles 10/25/50/75/90:")
     for name, column in zip(("eye distance / side", "midpoint x / side", "midpoint y / side", "angle, degrees"),
-                            geometry.T):
+                            geometry.T, strict=False):
         print(f"  {name:<20}" + " ".join(f"{v:7.3f}" for v in np.percentile(column, [10, 25, 50, 75, 90])))
     return 0
 

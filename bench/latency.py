@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from moodcast.classifier import bundled_model
-from moodcast.config import DetectorConfig
-
 from bench import stages
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, encode_jpeg, photo_scenes
+from moodcast.classifier import bundled_model
+from moodcast.config import DetectorConfig
 
 # unrelated frames: each searched whole (track_frames = 0), the latency of a face new to the camera
 DETECTORS = {"blazeface full (default)": DetectorConfig(track_frames=0),

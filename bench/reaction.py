@@ -7,7 +7,8 @@ takes the replay's start time, so READY is the replay's time zero on our clock (
 the first face_found event, which is frame 0 plus one frame's processing).
 
 Faces are chosen so that the pipeline recognises them (FER+ >= 7/10 votes, the detector plus
-classifier agree on the scene, with a score above the tracker's confidence floor): this part measures timing and flicker, not accuracy. When the
+classifier agree on the scene, with a score above the tracker's confidence floor): this part
+measures timing and flicker, not accuracy. When the
 model recognises fewer than two moods that way (an interim model), each stretch instead expects
 the mood the pipeline itself reads on that still, with confident reads preferred, and the result
 says so: the tracker's and daemon's reaction is still what is timed.
@@ -20,12 +21,11 @@ from pathlib import Path
 
 import cv2
 
-from moodcast.config import MoodConfig
-from moodcast.pipeline import Analyzer
-
 from bench.daemons import Daemon, Recorder
 from bench.scenes import Fer2013, Scene, fer_scene, iou
 from bench.stats import summary
+from moodcast.config import MoodConfig
+from moodcast.pipeline import Analyzer
 
 CYCLE = ("neutral", "happy", "surprise", "sad", "angry", "fear", "disgust")
 
@@ -58,7 +58,7 @@ def pick_faces(analyzer: Analyzer, fer: Fer2013 | None, photos: list[Scene], per
 
 
 def _best(picks: dict, reads: list, per_mood: int) -> dict[str, list[Scene]]:
-    for scene, mood, score in sorted(reads, key=lambda r: -r[2]):
+    for scene, mood, _score in sorted(reads, key=lambda r: -r[2]):
         if len(picks.setdefault(mood, [])) < per_mood:
             picks[mood].append(scene)
     return {m: v for m, v in picks.items() if v}

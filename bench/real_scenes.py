@@ -14,10 +14,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bench.scenes import FACE_PX, HEIGHT, WIDTH, Scene, background, iou
 from moodcast.config import DetectorConfig
 from moodcast.detector import make_detector
-
-from bench.scenes import FACE_PX, HEIGHT, WIDTH, Scene, background, iou
 
 Box = tuple[int, int, int, int]
 
@@ -34,7 +33,7 @@ def references(photos: list[Scene]) -> list[tuple[Scene, Box]]:
         b = (faces[0].x, faces[0].y, faces[0].w, faces[0].h)
         agree = [(h.x, h.y, h.w, h.h) for h in haar.detect(photo.image) if iou(b, (h.x, h.y, h.w, h.h)) >= 0.4]
         if agree:
-            out.append((photo, tuple(int(round((u + v) / 2)) for u, v in zip(b, agree[0]))))
+            out.append((photo, tuple(int(round((u + v) / 2)) for u, v in zip(b, agree[0], strict=False))))
     return out
 
 

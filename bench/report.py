@@ -38,9 +38,11 @@ def table(results: dict) -> str:
                   f"  classify int8 ~{c['int8_1t_ms']} ms (1 thread) / ~{c['int8_4t_ms']} ms (4), "
                   f"fp32 ~{c['fp32_1t_ms']} / ~{c['fp32_4t_ms']} ms  [op count x published MobileNet v1 Pi 4 timings]"]
         if "detect_ms_range" in est:
-            lines.append(f"  detect (default detector) ~{est['detect_ms_range'][0]:.0f}-{est['detect_ms_range'][1]:.0f} ms CPU per frame, "
+            lines.append(f"  detect (default detector) "
+                         f"~{est['detect_ms_range'][0]:.0f}-{est['detect_ms_range'][1]:.0f} ms CPU per frame, "
                          f"daemon CPU at 5 fps ~{est.get('cpu_percent_at_5fps_range', ['?', '?'])[0]}-"
-                         f"{est.get('cpu_percent_at_5fps_range', ['?', '?'])[1]} % of a core  [ASSUMED 3-5x slower core]")
+                         f"{est.get('cpu_percent_at_5fps_range', ['?', '?'])[1]} % of a core  [ASSUMED 3-5x slower "
+                         f"core]")
         lines.append(f"  measure it on the Pi: {est['measure_on_the_pi']}")
     if results.get("skipped"):
         lines += ["", "skipped: " + "; ".join(results["skipped"])]
@@ -90,7 +92,8 @@ def _reaction_lines(r: dict) -> list[str]:
     s = r["reaction_s"]
     return ["", f"reaction time ({r['switches']} switches, {r['switch_s']:.0f} s each, moods {', '.join(r['moods'])}): "
                 f"p50 {s.get('p50', '-')} s, p95 {s.get('p95', '-')} s, max {s.get('max', '-')} s (n={s['n']}); "
-                f"false changes on steady stretches {r['false_changes_steady']}, transitional {r['transitional_changes']}, "
+                f"false changes on steady stretches {r['false_changes_steady']}, transitional "
+                f"{r['transitional_changes']}, "
                 f"missed {len(r['missed'])}; first face {r['first_face_s']} s; anchor check {r['anchor_check_ms']} ms",
             f"  stills: {r['faces']}"]
 
@@ -104,12 +107,14 @@ def _footprint_lines(f: dict) -> list[str]:
         if d:
             out.append(f"{name:<8} READY {d['ready_s']:.2f} s, RSS {d['rss_mb_at_ready']} MB at READY, "
                        f"{d['rss_mb_after_warmup']} after warm-up, {d['rss_mb_end']} at end (max {d['rss_mb_max']}), "
-                       f"slope {d['rss_slope_mb_per_h']} MB/h over {d['fit_window_s']:.0f} s; CPU {d['cpu_percent']} % of a core"
+                       f"slope {d['rss_slope_mb_per_h']} MB/h over {d['fit_window_s']:.0f} s; CPU {d['cpu_percent']} % "
+                       f"of a core"
                        + _fps(d))
     fast = f.get("fast_soak", {})
     if "samples" in fast:
         rss = [r for _, r in fast["samples"]]
-        out.append(f"fast soak (python -m bench.fastsoak: real Daemon, replay as fast as possible): {fast['frames']} frames "
+        out.append(f"fast soak (python -m bench.fastsoak: real Daemon, replay as fast as possible): {fast['frames']} "
+                   f"frames "
                    f"= {fast['frames'] / 5 / 60:.0f} min at 5 fps; RSS {rss[1]:.1f} -> {rss[-1]:.1f} MB, second half "
                    f"{fast['second_half_mb_per_h_at_5fps']:+.3f} MB/h at 5 fps"
                    + ("" if fast["frames"] >= FAST_SOAK_MIN_FRAMES else
@@ -136,15 +141,18 @@ def _accuracy_lines(a: dict) -> list[str]:
     out = [""]
     if "all_crops" in a:
         c = a["all_crops"]
-        out.append(f"classifier alone, all {c['n']} PrivateTest crops: {c['accuracy']} % (FER+ majority {c['accuracy_ferplus']} %)")
+        out.append(f"classifier alone, all {c['n']} PrivateTest crops: {c['accuracy']} % (FER+ majority "
+                   f"{c['accuracy_ferplus']} %)")
     if "loop" in a:
-        l = a["loop"]
-        out.append(f"in the loop ({l['n']} PrivateTest faces in scenes, {l['hold_s']:.0f} s each): classifier on crops "
-                   f"{l['classifier_on_crops']} %, detector found {l['detector_found']} % (false faces {l['false_faces']}), "
-                   f"detector+classifier {l['detector_plus_classifier']} %, + tracker {l['pipeline_with_tracker']} %")
+        loop = a["loop"]
+        out.append(f"in the loop ({loop['n']} PrivateTest faces in scenes, {loop['hold_s']:.0f} s each): "
+                   f"classifier on crops {loop['classifier_on_crops']} %, detector found {loop['detector_found']} % "
+                   f"(false faces {loop['false_faces']}), detector+classifier {loop['detector_plus_classifier']} %, "
+                   f"+ tracker {loop['pipeline_with_tracker']} %")
     if a.get("photos", {}).get("n"):
         p = a["photos"]
-        out.append(f"labelled real photos: {p['faces_found']}/{p['n']} with a face found, {p['correct']}/{p['n']} correct")
+        out.append(f"labelled real photos: {p['faces_found']}/{p['n']} with a face found, {p['correct']}/{p['n']} "
+                   f"correct")
     if a.get("note"):
         out.append(a["note"])
     return out
@@ -228,13 +236,15 @@ def _reaction_panel(img, r: dict, box) -> None:
     bins = np.linspace(0, hi, 21)
     counts, _ = np.histogram(samples, bins)
     sx, sy = (right - left) / hi, (bottom - top) / max(1, counts.max())
-    for c, (a, b) in zip(counts, zip(bins[:-1], bins[1:])):
-        cv2.rectangle(img, (int(left + a * sx) + 1, int(bottom - c * sy)), (int(left + b * sx) - 1, bottom), COLOURS[0], -1)
+    for c, (a, b) in zip(counts, zip(bins[:-1], bins[1:], strict=False), strict=False):
+        cv2.rectangle(img, (int(left + a * sx) + 1, int(bottom - c * sy)), (int(left + b * sx) - 1, bottom), COLOURS[0],
+                      -1)
     cv2.line(img, (left, bottom), (right, bottom), (0, 0, 0), 1)
     for tick in _ticks(hi):
         _text(img, f"{tick:g}", left + tick * sx - 8, bottom + 18, 0.4)
     _text(img, "seconds", right - 60, bottom + 36, 0.4)
-    for value, label, colour in ((r["reaction_s"]["p50"], "p50", (0, 128, 0)), (r["reaction_s"]["p95"], "p95", (0, 0, 200)),
+    for value, label, colour in ((r["reaction_s"]["p50"], "p50", (0, 128, 0)), (r["reaction_s"]["p95"], "p95", (0, 0,
+                                                                                                                200)),
                                  (1.5, "budget", (0, 0, 0))):
         x = int(left + value * sx)
         cv2.line(img, (x, top), (x, bottom), colour, 1)

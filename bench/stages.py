@@ -15,16 +15,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.stats import summary
 from moodcast import payloads
 from moodcast.classifier import EmotionClassifier
-from moodcast.config import DetectorConfig, MoodConfig, MqttConfig, MOODS
+from moodcast.config import MOODS, DetectorConfig, MoodConfig, MqttConfig
 from moodcast.detector import make_detector
 from moodcast.mqtt import MqttLink
 from moodcast.pipeline import Analyzer
 from moodcast.stats import STAGES
 from moodcast.tracker import MoodTracker
-
-from bench.stats import summary
 
 PERIOD_S = 0.2  # the default 5 analysed frames per second
 

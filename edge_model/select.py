@@ -90,7 +90,8 @@ def main(argv=None) -> int:
     if not pool:
         raise SystemExit(f"error: {args.run}: no epoch_*.pt with val_logits_*.npy to choose from")
     chosen = choose(pool)
-    per_epoch = [max((c for c in pool if c.epoch == e), key=lambda c: (c.ferplus_macro_f1, -abs(c.tau))) for e in sorted({c.epoch for c in pool})]
+    per_epoch = [max((c for c in pool if c.epoch == e), key=lambda c: (c.ferplus_macro_f1, -abs(c.tau)))
+                 for e in sorted({c.epoch for c in pool})]
     selection = {"rule": RULE, "chosen": asdict(chosen), "prior": prior.tolist(),
                  "unadjusted": asdict(next(c for c in pool if c.epoch == chosen.epoch and c.tau == 0)),
                  "best_per_epoch": [asdict(c) for c in per_epoch]}

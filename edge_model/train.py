@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N training and validation faces (smoke tests)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="use only the first N training and validation faces (smoke tests)")
     p.add_argument("--init", type=Path,
                    help="start from these weights (an epoch_NNN.pt of an earlier run) with a fresh optimizer and "
                         "schedule: a warm restart that lengthens training without redoing it")
@@ -202,7 +203,8 @@ def _write_config(args, model, device, n_train: int, n_val: int, prior: np.ndarr
 def _hardware(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, bf16 autocast"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"{torch.get_num_threads()} threads, bf16 autocast")
 
 
 def _log_epoch(out: Path, epoch: int, lr: float, loss: float, acc: float, val: dataset.Split, logits: np.ndarray,

@@ -31,10 +31,12 @@ from moodcast.preprocess import prepare_batch
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m quantize.convert", description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, type=Path, help="training run directory (config.json, selection.json, epoch_*.pt)")
+    p.add_argument("--run", required=True, type=Path,
+                   help="training run directory (config.json, selection.json, epoch_*.pt)")
     p.add_argument("--data", required=True, help="fer2013.npz or fer2013.csv")
     p.add_argument("--ferplus", help="fer2013new.csv when --data is fer2013.csv")
-    p.add_argument("--out", required=True, type=Path, help="output path stem, e.g. daemon/moodcast/models/moodcast-vgg16-w050")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output path stem, e.g. daemon/moodcast/models/moodcast-vgg16-w050")
     p.add_argument("--calibration", type=int, default=400, help="Training faces for int8 calibration")
     p.add_argument("--max-delta", type=float, default=1.0, help="max int8 accuracy loss vs float32, in points")
     p.add_argument("--seed", type=int, default=0)
@@ -82,7 +84,8 @@ def to_tflite(model, calibration: np.ndarray | None) -> bytes:
 
 def write_card(path: Path, run_config: dict, kind: str, calibration: int) -> None:
     card = {
-        "name": path.stem, "labels": list(FER2013_CLASSES), "input": "48x48 grayscale face crop, per-image standardised "
+        "name": path.stem, "labels": list(FER2013_CLASSES), "input": "48x48 grayscale face crop, per-image "
+                                                                     "standardised "
         "(moodcast.preprocess.prepare_face)", "quantization": kind,
         "calibration": f"{calibration} random Training faces" if kind == "int8" else None,
         "architecture": run_config["model"], "width": run_config["width"], "params": run_config["params"],

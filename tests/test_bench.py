@@ -159,7 +159,8 @@ def test_fer_comparison_budget_and_report_lines():
     results = fake_results()
     results["fer_compare"] = {"fer_version": "25.10.3", "fer_settings": "defaults", "frames": 18, "rounds": 3,
                               "ms": {"moodcast": summary([8.0, 9.0]), "fer": summary([30.0, 34.0])},
-                              "speedup_p50": 3.76, "speedup_p95": 3.78, "frames_with_a_face": {"moodcast": 18, "fer": 16}}
+                              "speedup_p50": 3.76, "speedup_p95": 3.78,
+                              "frames_with_a_face": {"moodcast": 18, "fer": 16}}
     checked = budgets.check(results)
     assert checked["whole frame vs fer package, p95 speed-up, x"] == {"value": 3.78, "budget": ">= 4.0", "ok": False}
     results.update(budgets=checked)
@@ -171,12 +172,12 @@ def test_fer_comparison_budget_and_report_lines():
 
 def test_fer_comparison_runs_both_pipelines_on_the_same_frames_or_says_why_not():
     import cv2
+
+    from bench import fer_compare
     from moodcast.classifier import EmotionClassifier, bundled_model
     from moodcast.config import DetectorConfig
     from moodcast.detector import make_detector
     from moodcast.pipeline import Analyzer
-
-    from bench import fer_compare
 
     analyzer = Analyzer(make_detector(DetectorConfig()), EmotionClassifier(bundled_model(), 2))
     frame = scenes.Scene(scenes.letterbox(cv2.imread(str(scenes.SAMPLES / "01_astronaut.png"))), None, "happy", "s")

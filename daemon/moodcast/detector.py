@@ -17,7 +17,6 @@ from moodcast.classifier import ModelError, interpreter_class
 from moodcast.config import DetectorConfig
 from moodcast.errors import EX_CONFIG, MoodcastError
 
-
 # Where FER2013 puts the eyes in its crops, as fractions of the crop side: the medians of BlazeFace's
 # eye points on the 385 of the first 600 Training faces it found (python -m bench.fer_framing).
 FER_EYE_DISTANCE = 0.36
