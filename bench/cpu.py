@@ -24,7 +24,7 @@ from bench import accuracy
 from bench.footprint import write_stills
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, Fer2013, empty_scene, fer_scene, photo_scenes
-from harness.toml import write_toml
+from bench.toml_file import write_toml
 from moodcast import config as config_module
 from moodcast.daemon import Daemon
 

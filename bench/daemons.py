@@ -20,7 +20,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.toml import write_toml
+from bench.toml_file import write_toml
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -28,7 +28,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def start_broker(directory: Path):
     """A real Mosquitto (as the tests use) if installed, else the in-process amqtt broker."""
-    from harness.mosquitto import MOSQUITTO, Mosquitto
+    from bench.mosquitto import MOSQUITTO, Mosquitto
 
     if Path(MOSQUITTO).exists():
         broker = Mosquitto(directory).start()

@@ -22,7 +22,7 @@ from bench.daemons import start_broker
 from bench.footprint import write_stills
 from bench.scenes import ROOT, Fer2013, fer_scene, photo_scenes
 from bench.stats import slope
-from harness.toml import write_toml
+from bench.toml_file import write_toml
 from moodcast import config as config_module
 from moodcast.daemon import Daemon
 

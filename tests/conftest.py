@@ -1,6 +1,6 @@
 """Fixtures every test module can ask for by name (never import a fixture: that shadows it, F811).
 
-- `mosquitto`, `mosquitto_tls`: a real broker per test (harness.mosquitto);
+- `mosquitto`, `mosquitto_tls`: a real broker per test (bench.mosquitto);
 - `spotify`, `youtube`: the fake Web APIs (tests/fake_spotify.py, tests/fake_youtube.py);
 - `daemon_process`: a factory for `moodcast run` child processes; when the test fails, each one's
   output is printed, so the failure report shows what the daemon said.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.mosquitto import Mosquitto
+from bench.mosquitto import Mosquitto
 from tests.daemon_process import DaemonProcess
 from tests.fake_spotify import FakeSpotify
 from tests.fake_youtube import FakeYoutube

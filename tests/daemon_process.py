@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.mosquitto import Mosquitto
-from harness.toml import write_toml
+from bench.mosquitto import Mosquitto
+from bench.toml_file import write_toml
 
 # seconds until a new daemon's first message: imports alone took minutes on a loaded 2-core box
 STARTUP = 300

@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.mosquitto import Mosquitto, Subscriber, free_port, make_ca, publish
+from bench.mosquitto import Mosquitto, Subscriber, free_port, make_ca, publish
 
 NOT_AUTHORIZED = 135  # what mosquitto 2.0 answers to a bad or missing password (MQTT 3.1.1 CONNACK 5)
 

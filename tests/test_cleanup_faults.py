@@ -3,7 +3,7 @@ entities go before their state topics."""
 
 import time
 
-from harness.mosquitto import Subscriber, publish
+from bench.mosquitto import Subscriber, publish
 from tests.daemon_process import run_cli, write_config
 
 BASE = "moodcast/testcam"

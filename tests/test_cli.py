@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.mosquitto import publish
+from bench.mosquitto import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import time
 import jsonschema
 import pytest
 
-from harness.mosquitto import Subscriber, publish
+from bench.mosquitto import Subscriber, publish
 from moodcast import payloads
 from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from harness.mosquitto import Subscriber
+from bench.mosquitto import Subscriber
 from moodcast.watch import describe
 from tests.daemon_process import write_config
 from tests.media import SAMPLES

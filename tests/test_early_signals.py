@@ -3,7 +3,7 @@
 import signal
 import time
 
-from harness.mosquitto import Subscriber
+from bench.mosquitto import Subscriber
 from tests.daemon_process import STARTUP, STOP, write_config
 from tests.media import SAMPLES
 

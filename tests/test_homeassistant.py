@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from harness.mosquitto import Subscriber, publish
+from bench.mosquitto import Subscriber, publish
 from moodcast import homeassistant as ha
 from moodcast import payloads
 from moodcast.commands import COMMANDS, parse_command

@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from harness.mosquitto import Subscriber
+from bench.mosquitto import Subscriber
 from moodcast.classifier import EmotionClassifier, ModelError, ModelOutputError
 from moodcast.config import MOODS
 from tests.daemon_process import STARTUP, STOP, run_cli, write_config

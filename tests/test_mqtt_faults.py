@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from harness.mosquitto import Subscriber, make_ca, publish
+from bench.mosquitto import Subscriber, make_ca, publish
 from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 

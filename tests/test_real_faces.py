@@ -10,7 +10,7 @@ import shutil
 import cv2
 import pytest
 
-from harness.mosquitto import Subscriber
+from bench.mosquitto import Subscriber
 from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
 from moodcast.detector import crop_face, make_detector

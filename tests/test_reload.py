@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness.mosquitto import Subscriber, publish
+from bench.mosquitto import Subscriber, publish
 from tests.daemon_process import STARTUP, STOP, write_config
 from tests.media import SAMPLES
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from harness.mosquitto import Subscriber, publish
+from bench.mosquitto import Subscriber, publish
 from moodcast.camera import Replay
 from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import SAMPLES

@@ -1,7 +1,7 @@
 """`moodcast watch` against hostile messages on a real Mosquitto: escape sequences stay escaped,
 wrong types and megabytes are one short line, and watch keeps listening afterwards."""
 
-from harness.mosquitto import publish
+from bench.mosquitto import publish
 from tests.test_cli import Lines, write_config
 
 HOSTILE = [

@@ -1,4 +1,4 @@
-"""Configuration files for a daemon under test: {"camera": {...}, "mqtt.tls": {...}} -> TOML text."""
+"""Config files for a daemon under test or bench, from dicts: {"camera": {...}, "mqtt.tls": {...}} -> TOML text."""
 
 from __future__ import annotations
 
