@@ -42,6 +42,10 @@ class Face:
     def area(self) -> int:
         return self.w * self.h
 
+    @property
+    def corners(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.x + self.w, self.y + self.h
+
 
 class HaarDetector:
     """Runs on a downscaled grayscale frame; boxes come back in original-frame pixels."""
@@ -190,8 +194,10 @@ class BlazeFaceDetector:
         found = self.near.run(lb.tensor(_square_crop(image, x0, y0, side)), self.cfg.score_threshold)
         near = [_face(lb, box, kps, score, (x0, y0))
                 for box, kps, score in zip(found.boxes, found.keypoints, found.scores, strict=True)]
-        near = [f for f in near if _iou(f, face) >= 0.3]
-        return max(near, key=lambda f: f.score, default=None)
+        if not near:
+            return None
+        overlap = blazeface.iou(np.array(face.corners, np.float32), np.array([f.corners for f in near], np.float32))
+        return max((f for f, o in zip(near, overlap, strict=True) if o >= 0.3), key=lambda f: f.score, default=None)
 
 
 def _face(lb: blazeface.Letterbox, box: np.ndarray, keypoints: np.ndarray, score: float,
@@ -217,13 +223,6 @@ def _square_crop(image: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
         return np.zeros((side, side) + image.shape[2:], image.dtype)
     return cv2.copyMakeBorder(image[cy0:cy1, cx0:cx1], cy0 - y0, y0 + side - cy1, cx0 - x0, x0 + side - cx1,
                               cv2.BORDER_CONSTANT, value=0)
-
-
-def _iou(a: Face, b: Face) -> float:
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    return inter / max(1, a.area + b.area - inter)
 
 
 def _square(shape: tuple[int, int]) -> tuple[int, int, int]:
