@@ -32,6 +32,14 @@ def _failed(request: pytest.FixtureRequest) -> bool:
     return any(getattr(getattr(request.node, f"report_{when}", None), "failed", False) for when in ("setup", "call"))
 
 
+@pytest.fixture(autouse=True)
+def _no_ambient_secrets(monkeypatch):
+    """No test (nor a daemon it starts) sees the credentials or systemd directories of the shell it runs in."""
+    for name in ("CREDENTIALS_DIRECTORY", "MOODCAST_SPOTIFY_CLIENT_SECRET", "MOODCAST_YOUTUBE_API_KEY",
+                 "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def mosquitto(tmp_path) -> Iterator[Mosquitto]:
     """A running anonymous broker on 127.0.0.1:<free port>."""

@@ -7,7 +7,6 @@ import threading
 import time
 
 import jsonschema
-import pytest
 
 from moodcast import config as config_module
 from moodcast import payloads
@@ -15,13 +14,6 @@ from tests.fake_spotify import FakeSpotify, write_token
 from tests.fake_youtube import FakeYoutube
 
 SCHEMA_FOR = {"recommendation": "recommendation", "playback": "playback", "event": "event"}
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_secrets(monkeypatch):
-    for name in ("CREDENTIALS_DIRECTORY", "MOODCAST_SPOTIFY_CLIENT_SECRET", "MOODCAST_YOUTUBE_API_KEY",
-                 "STATE_DIRECTORY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def make_config(tmp_path, spotify: FakeSpotify | None = None, youtube: FakeYoutube | None = None,
