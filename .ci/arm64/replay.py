@@ -10,7 +10,6 @@ usage: python replay.py MOODCAST_BIN MOSQUITTO OUTFILE      (run with the moodca
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 import moodcast
+from moodcast.embedded_broker import free_port
 
 DEVICE = "arm64check"
 WALL_CLOCK = {"timestamp", "since", "uptime_s", "fps", "latency_ms", "capture_ms", "detect_ms", "classify_ms", "api_ms"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def strip(value):
