@@ -197,3 +197,11 @@ def test_mcnemar_exact_p_on_worked_examples():
     assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0  # no discordant faces, or an even split
     assert mcnemar_p(10, 0) == pytest.approx(2 / 2 ** 10)  # all ten one way: both tails, one outcome each
     assert mcnemar_p(1, 6) == mcnemar_p(6, 1) == pytest.approx(2 * (1 + 7) / 2 ** 7)  # 0.125
+
+
+def test_classify_latency_back_to_back_and_paced():
+    from bench.latency import classify_ms
+    from moodcast.classifier import bundled_model
+    for gap_s in (0.0, 0.01):
+        ms = classify_ms(bundled_model(), threads=1, gap_s=gap_s, n=3)
+        assert ms["n"] == 3 and 0 < ms["p50"] <= ms["max"]
