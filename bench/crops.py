@@ -1,17 +1,18 @@
-"""What the daemon's face crop costs the classifier: python -m bench.crops --data fer2013.npz [--faces 400]
+"""Which face crop the classifier does best with: python -m bench.crops --data fer2013.npz [--faces 400]
 
 Each PrivateTest face is upscaled to 80-200 px, tilted by up to +-20 degrees (heads tilt; FER2013's
 faces are mostly level) and placed on a mid-gray 640x480 frame; BlazeFace looks for it. On the faces
-it finds, the classifier is scored twice: on the daemon's crop (moodcast.detector.crop_face: the
-square box) and, the ceiling, on the original 48x48 crop. Both see the same faces, so their
-difference is the crop's alone; whether it is more than chance is McNemar's exact test on the faces
-that only one of the two gets right. (Pasted FER faces in the bench's coloured scenes are too few
-for this: BlazeFace finds few of those, see the README.)
+it finds, the classifier is scored three ways: on the eye-levelled crop framed as FER2013 frames
+its faces (the default), on BlazeFace's square box, and - the ceiling - on the original 48x48 crop.
+Both crops see the same faces, so their difference is the crop's alone; whether it is more than
+chance is McNemar's exact test on the faces that only one of the two crops gets right. (Pasted FER faces in the
+bench's coloured scenes are too few for this: BlazeFace finds few of those, see the README.)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -54,8 +55,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     fer, classifier = Fer2013(a.data), EmotionClassifier(num_threads=2)
     detector, rng = make_detector(DetectorConfig(min_face_px=40, track_frames=0)), np.random.default_rng(11)
-    hits = {"daemon's box crop": 0, "original 48x48 crop": 0}
-    found, only = 0, {"box": 0, "original": 0}  # faces only that crop classifies right
+    hits = {"upright FER-framed crop": 0, "box crop": 0, "original 48x48 crop": 0}
+    found, only = 0, {"upright": 0, "box": 0}  # faces only that crop classifies right
     indices = sample(len(fer), a.faces)
     for i in indices:
         frame, box = placed(fer.images[i], rng)
@@ -63,21 +64,23 @@ def main(argv=None) -> int:
         if not faces:
             continue
         found += 1
-        crops = {"daemon's box crop": crop_face(frame, max(faces, key=lambda f: f.score)),
+        face = max(faces, key=lambda f: f.score)
+        crops = {"upright FER-framed crop": crop_face(frame, face),
+                 "box crop": crop_face(frame, dataclasses.replace(face, eyes=None)),
                  "original 48x48 crop": fer.images[i]}
         right = {name: classifier.labels[int(classifier.classify(crop).argmax())] == fer.labels[i]
                  for name, crop in crops.items()}
         for name in crops:
             hits[name] += right[name]
-        only["box"] += right["daemon's box crop"] and not right["original 48x48 crop"]
-        only["original"] += right["original 48x48 crop"] and not right["daemon's box crop"]
+        only["upright"] += right["upright FER-framed crop"] and not right["box crop"]
+        only["box"] += right["box crop"] and not right["upright FER-framed crop"]
     result = {"faces": a.faces, "found": found,
               "accuracy_pct": {k: round(100 * v / max(found, 1), 1) for k, v in hits.items()},
-              "only_right_with": only, "mcnemar_p": round(mcnemar_p(only["box"], only["original"]), 4)}
+              "only_right_with": only, "mcnemar_p": round(mcnemar_p(only["upright"], only["box"]), 4)}
     print(f"BlazeFace found {found} of {len(indices)} placed, tilted FER faces; accuracy on those (FER2013 labels):")
     for name, pct in result["accuracy_pct"].items():
         print(f"  {name:<26}{pct:5.1f} %")
-    print(f"  right only with the box crop {only['box']}, only with the original {only['original']}: "
+    print(f"  right only with the upright crop {only['upright']}, only with the box {only['box']}: "
           f"McNemar exact p = {result['mcnemar_p']}")
     if a.json:
         a.json.write_text(json.dumps(result, indent=2))
