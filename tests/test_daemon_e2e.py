@@ -94,8 +94,9 @@ def test_broker_restart_republishes_retained_state(tmp_path, mosquitto, daemon_p
         with Subscriber(mosquitto, [f"{BASE}/state"]) as sub:
             sub.wait_for(f"{BASE}/state", timeout=30)
         mosquitto.restart()  # no persistence: every retained message is gone with the old process
-        with Subscriber(mosquitto, [f"{BASE}/availability"]) as sub:
+        with Subscriber(mosquitto, [f"{BASE}/availability", f"{BASE}/state"]) as sub:
             assert sub.wait_for(f"{BASE}/availability", timeout=10).text == "online"  # the daemon is back
+            sub.wait_for(f"{BASE}/state", timeout=10)  # and has published its state since (else `late` races it)
         with Subscriber(mosquitto, [f"{BASE}/#"]) as late:
             assert late.wait_for(f"{BASE}/state", lambda m: m.retain, timeout=5).json()["schema"] == 1
         assert daemon.running()
