@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edge_model.dataset import describe_targets
 from edge_model.evaluate import PROTOCOL_NAMES, file_facts
+from edge_model.handoff import HANDOFF_RECORD
 
 DEVICE, FLOAT = "int8", "float32"
 SINGLE_CROP = ("int8", "float32", "trained")  # what a device could run, in this order
@@ -49,6 +50,11 @@ def training_stages(run: Path) -> list[dict]:
         if not config.get("init"):
             return stages
         init = Path(config["init"])
+        handed = init.parent / HANDOFF_RECORD
+        if init.name == "epoch_000.pt" and handed.exists():  # started from a shipped model: edge_model.handoff
+            record = json.loads(handed.read_text())
+            stages[0].update(from_tflite=record["from_tflite"], handoff_command=record["command"])
+            return record["stages"] + stages
         used = int(re.fullmatch(r"epoch_(\d+)\.pt", init.name).group(1))
         at = init.parent
 
@@ -220,8 +226,12 @@ def _cycles(t: dict) -> str:
         return f"peak lr {c['lr']} after {c['warmup']} warm-up epoch(s), cosine decay over {c['epochs']} epochs"
     if len(t["stages"]) == 1:
         return cycle(t["stages"][0])
-    parts = [f"cycle {i}: {s['epochs_trained']} epochs, {cycle(s)}"
-             + (f", from `{s['config']['init']}`" if i > 1 else "") for i, s in enumerate(t["stages"], 1)]
+    def start(s: dict) -> str:
+        if s.get("from_tflite"):
+            return f", from the weights of `{s['from_tflite']}` rebuilt in float32 (edge_model.handoff)"
+        return f", from `{s['config']['init']}`"
+    parts = [f"cycle {i}: {s['epochs_trained']} epochs, {cycle(s)}" + (start(s) if i > 1 else "")
+             for i, s in enumerate(t["stages"], 1)]
     return "warm restarts (SGDR, Loshchilov & Hutter 2017; optimizer state reset): " + "; ".join(parts)
 
 
@@ -494,7 +504,9 @@ def commands(args: argparse.Namespace, stages: list[dict], metrics: dict, argv: 
     """train (once per cycle) -> select -> quantize -> evaluate -> card, as they were run for this card."""
     stem = str(args.model).removesuffix("-int8.tflite")
     data = stages[-1]["config"]["data"]
-    return [*(train_command(s["config"]) for s in stages),
+    steps = [line for s in stages for line in ([s["handoff_command"]] if s.get("handoff_command") else [])
+             + [train_command(s["config"])]]
+    return [*steps,
             f"python -m edge_model.select --run {args.run} --data {data}",
             f"python -m quantize.convert --run {args.run} --data {data} --out {stem}",
             metrics["command"],

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     run_config = json.loads((args.run / "config.json").read_text())
     model = keras_model(args.run)  # refuses a run without selection.json
     selection = json.loads((args.run / "selection.json").read_text())
-    run_config.update(macs=count_macs(model), selection=selection["chosen"])
+    run_config.update(macs=count_macs(model), selection=selection["chosen"], adjustment_prior=selection["prior"])
     splits = dataset.load(args.data, args.ferplus)
 
     rng = np.random.default_rng(args.seed)
@@ -92,6 +92,8 @@ def write_card(path: Path, run_config: dict, kind: str, calibration: int) -> Non
         "macs": run_config["macs"], "targets": dataset.describe_targets(run_config["fer2013_mix"]),
         "class_weight_power": run_config["class_weight_power"],
         "selection": run_config["selection"], "file_bytes": path.stat().st_size,
+        # the prior tau multiplies: with tau it takes the folded adjustment out again (edge_model.handoff)
+        "adjustment_prior": run_config["adjustment_prior"],
     }
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
 

@@ -231,6 +231,33 @@ def test_a_warm_restart_counts_every_cycle_and_gives_each_its_command(tmp_path):
     assert "--init" not in lines[0] and lines[1].endswith(f"--init {first / 'epoch_002.pt'}")
 
 
+def test_a_run_started_from_a_shipped_model_lists_the_cycles_that_made_it(tmp_path):
+    """edge_model.handoff's record: the shipped model's cycles come first, then how its weights were rebuilt."""
+    facts = small_facts(tmp_path)
+    earlier = training_summary(tmp_path / "run")["stages"]
+    later = tmp_path / "later"
+    later.mkdir()
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (later / "config.json").write_text(json.dumps(config | {"out": str(later), "epochs": 2, "lr": 0.005,
+                                                            "init": str(later / "epoch_000.pt")}))
+    (later / "metrics.csv").write_text("epoch,lr,loss,train_acc,val_ferplus_acc,val_fer2013_acc,seconds\n"
+                                       "1,0.005,1.0,0.7,0.63,0.52,40\n2,0.001,0.9,0.8,0.64,0.53,40\n")
+    (later / "selection.json").write_text((tmp_path / "run" / "selection.json").read_text())
+    (later / "handoff.json").write_text(json.dumps({"from_tflite": "models/m-int8.tflite", "sha256": "e" * 64,
+                                                    "command": "python -m edge_model.handoff --from-tflite m",
+                                                    "stages": earlier}))
+    t = training_summary(later)
+    assert [s["epochs_trained"] for s in t["stages"]] == [3, 2] and t["wall_seconds"] == 680.5
+    md = render(facts | {"training": t})
+    assert "cycle 2: 2 epochs" in md and "from the weights of `models/m-int8.tflite` rebuilt in float32" in md
+    from edge_model import card
+
+    args = card.parse_args(["--model", "m-int8.tflite", "--metrics", "metrics.json", "--run", str(later)])
+    lines = card.commands(args, t["stages"], small_metrics() | {"command": "evaluate"}, [])
+    assert lines[1] == "python -m edge_model.handoff --from-tflite m"
+    assert lines[2].endswith(f"--init {later / 'epoch_000.pt'}")
+
+
 def test_model_card_markdown(tmp_path):
     md = render(small_facts(tmp_path))
     device_fer = classification_metrics(np.array([0, 3, 3, 4, 6, 6, 1]), np.array([0, 3, 6, 4, 6, 3, 0]))["accuracy"]

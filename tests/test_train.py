@@ -102,11 +102,9 @@ def test_selection_rule_prefers_macro_f1_within_a_point_of_the_best_top1():
     assert (choose(pool).epoch, choose(pool).tau) == (5, 1.0)
 
 
-def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp_path):
-    """torch -> Keras -> float32 .tflite equals the adjusted PyTorch network on real faces."""
-    pytest.importorskip("tensorflow", reason="needs the train extra (tensorflow-cpu)")
+def converted_tiny_run(tmp_path):
+    """(data, run): a tiny trained run, selected with a visible adjustment forced in, converted to tmp/m/tiny-*."""
     from edge_model import select
-    from moodcast.classifier import EmotionClassifier
     from quantize import convert
 
     data, run = small_npz(tmp_path / "small.npz"), tmp_path / "run"
@@ -116,9 +114,18 @@ def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp
     # force a visible adjustment, whatever PublicTest preferred (this small set's prior is uniform)
     selection["chosen"]["tau"], selection["prior"] = 1.0, [0.1, 0.02, 0.05, 0.3, 0.15, 0.13, 0.25]
     (run / "selection.json").write_text(json.dumps(selection))
-
     assert convert.main(["--run", str(run), "--data", data, "--out", str(tmp_path / "m" / "tiny"),
                          "--calibration", "64", "--max-delta", "100"]) == 0
+    return data, run
+
+
+def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp_path):
+    """torch -> Keras -> float32 .tflite equals the adjusted PyTorch network on real faces."""
+    pytest.importorskip("tensorflow", reason="needs the train extra (tensorflow-cpu)")
+    from moodcast.classifier import EmotionClassifier
+
+    _, run = converted_tiny_run(tmp_path)
+    selection = json.loads((run / "selection.json").read_text())
     x = prepare_batch(fixture_faces()[0])
     expected = TrainedNetwork(run).probabilities(x)
     unadjusted = dict(selection, chosen=dict(selection["chosen"], tau=0.0))
@@ -134,7 +141,56 @@ def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp
     assert card["selection"]["tau"] == 1.0 and card["labels"] == list(FER2013_CLASSES)
 
 
+def test_a_shipped_tflite_hands_back_trainable_weights_that_compute_the_same_function(tmp_path):
+    """.tflite -> PyTorch (BatchNorm unfolded, adjustment out) -> the same probabilities; train --init takes it."""
+    pytest.importorskip("tensorflow", reason="needs the train extra (tensorflow-cpu)")
+    from edge_model import handoff
+    from edge_model.net import VGG16, to_nchw
+
+    data, run = converted_tiny_run(tmp_path)
+    x = prepare_batch(fixture_faces()[0])
+    trained = TrainedNetwork(run)
+
+    for kind, tolerance in (("float32", 1e-4), ("int8", 0.1)):
+        back = tmp_path / f"back-{kind}"
+        assert handoff.main(["--from-tflite", str(tmp_path / "m" / f"tiny-{kind}.tflite"), "--data", data,
+                             "--out", str(back), "--faces", "64"]) == 0
+        trained.model.load_state_dict(torch.load(back / "epoch_000.pt"))  # the same architecture, rebuilt weights
+        assert np.abs(trained.probabilities(x) - TrainedNetwork(run).probabilities(x)).max() < tolerance
+        assert np.load(back / "val_logits_000.npy").shape == (56, 7)
+
+    # BatchNorm now carries real statistics: training mode (batch statistics) starts near eval mode
+    net = VGG16(7, 0.125)
+    net.load_state_dict(torch.load(tmp_path / "back-float32" / "epoch_000.pt"))
+    faces = to_nchw(x)
+    with torch.no_grad():
+        evaluated = net.eval()(faces)
+        net.train().apply(lambda m: m.eval() if isinstance(m, torch.nn.Dropout) else None)
+        batch_stats = net(faces)
+    assert torch.allclose(evaluated, batch_stats, atol=0.5)
+    # and the trainer starts from it
+    assert train.main(run_args(data, tmp_path / "continued", "--init", str(tmp_path / "back-int8" / "epoch_000.pt"),
+                               "--epochs", "1")) == 0
+
+
 def test_adjustment_is_a_per_class_constant():
     logits = np.array([[1.0, 2.0], [0.5, -1.0]])
     prior = np.array([0.8, 0.2])
     np.testing.assert_allclose(adjust(logits, prior, 1.0) - logits, np.tile(-np.log(prior), (2, 1)))
+
+
+def test_handing_back_a_model_that_is_not_a_moodcast_vgg16_is_a_one_line_error(tmp_path):
+    import shutil
+
+    from edge_model import handoff
+    from moodcast.blazeface import model_path
+
+    wrong = tmp_path / "wrong-int8.tflite"
+    shutil.copyfile(model_path("short"), wrong)
+    with pytest.raises(SystemExit, match=r"no training prior and tau"):
+        handoff.main(["--from-tflite", str(wrong), "--data", "absent.npz", "--out", str(tmp_path / "o")])
+    card = {"labels": list(FER2013_CLASSES), "width": 1.0, "selection": {"tau": 0.0}, "adjustment_prior": [1 / 7] * 7}
+    wrong.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match=rf"error: {wrong}: expected one 4-d tensor named like 'block1_conv1_1"):
+        handoff.main(["--from-tflite", str(wrong), "--data", "absent.npz", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
