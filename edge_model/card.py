@@ -504,8 +504,14 @@ def commands(args: argparse.Namespace, stages: list[dict], metrics: dict, argv: 
     """train (once per cycle) -> select -> quantize -> evaluate -> card, as they were run for this card."""
     stem = str(args.model).removesuffix("-int8.tflite")
     data = stages[-1]["config"]["data"]
-    steps = [line for s in stages for line in ([s["handoff_command"]] if s.get("handoff_command") else [])
-             + [train_command(s["config"])]]
+    steps: list[str] = []
+    for before, stage in zip([None, *stages[:-1]], stages, strict=True):
+        if stage.get("handoff_command") and before:  # the cycle before was shipped, then rebuilt from its int8 file
+            shipped = stage["from_tflite"].removesuffix("-int8.tflite")
+            steps += [f"python -m edge_model.select --run {before['run']} --data {data}",
+                      f"python -m quantize.convert --run {before['run']} --data {data} --out {shipped}",
+                      stage["handoff_command"]]
+        steps.append(train_command(stage["config"]))
     return [*steps,
             f"python -m edge_model.select --run {args.run} --data {data}",
             f"python -m quantize.convert --run {args.run} --data {data} --out {stem}",

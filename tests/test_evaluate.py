@@ -254,8 +254,11 @@ def test_a_run_started_from_a_shipped_model_lists_the_cycles_that_made_it(tmp_pa
 
     args = card.parse_args(["--model", "m-int8.tflite", "--metrics", "metrics.json", "--run", str(later)])
     lines = card.commands(args, t["stages"], small_metrics() | {"command": "evaluate"}, [])
-    assert lines[1] == "python -m edge_model.handoff --from-tflite m"
-    assert lines[2].endswith(f"--init {later / 'epoch_000.pt'}")
+    run = earlier[0]["run"]  # the shipped model was selected and converted from the cycle before, then rebuilt
+    assert lines[1:4] == [f"python -m edge_model.select --run {run} --data {config['data']}",
+                          f"python -m quantize.convert --run {run} --data {config['data']} --out models/m",
+                          "python -m edge_model.handoff --from-tflite m"]
+    assert lines[4].endswith(f"--init {later / 'epoch_000.pt'}")
 
 
 def test_model_card_markdown(tmp_path):
