@@ -16,16 +16,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/fer2013.npz
 WIDTH ?= 1.0
-# the recipe: one cosine cycle of EPOCHS, then two warm restarts, each from the last epoch of the cycle
-# before: RESTART_EPOCHS at peak lr RESTART_LR, then LAST_EPOCHS at LAST_LR; the card is made from the
-# last run (RUN), which names the ones before (--init)
+# the recipe: one cosine cycle of EPOCHS, then warm restarts, each from the weights of the cycle before:
+# RESTART_EPOCHS at peak lr RESTART_LR, then THIRD_EPOCHS at THIRD_LR; cycle 3's choice was shipped
+# (model v2.2) and later rebuilt in float32 from its int8 file by edge_model.handoff, when the
+# checkpoints had been lost, and LAST_EPOCHS at LAST_LR started from that, so the recipe does the same.
+# The card is made from the last run (RUN), which names the ones before (--init, handoff.json)
 FIRST_RUN ?= runs/vgg16_w100
 EPOCHS ?= 10
 SECOND_RUN ?= runs/vgg16_w100_r2
 RESTART_EPOCHS ?= 12
 RESTART_LR ?= 0.01
-RUN ?= runs/vgg16_w100_r3
-LAST_EPOCHS ?= 12
+THIRD_RUN ?= runs/vgg16_w100_r3
+THIRD_EPOCHS ?= 12
+THIRD_LR ?= 0.005
+RUN ?= runs/vgg16_w100_r4
+LAST_EPOCHS ?= 8
 LAST_LR ?= 0.005
 MODEL := daemon/moodcast/models/moodcast-vgg16-w100
 # the model shipped before v2, taken from git history for the before/after table of `make eval`
@@ -84,8 +89,13 @@ model: $(VENV)/.dev out/baseline
 	$(BIN)/python -m edge_model.train --data $(DATA) --out $(FIRST_RUN) --width $(WIDTH) --epochs $(EPOCHS)
 	$(BIN)/python -m edge_model.train --data $(DATA) --out $(SECOND_RUN) --width $(WIDTH) --epochs $(RESTART_EPOCHS) \
 	  --lr $(RESTART_LR) --init $(FIRST_RUN)/epoch_$(shell printf %03d $(EPOCHS)).pt
+	$(BIN)/python -m edge_model.train --data $(DATA) --out $(THIRD_RUN) --width $(WIDTH) --epochs $(THIRD_EPOCHS) \
+	  --lr $(THIRD_LR) --init $(SECOND_RUN)/epoch_$(shell printf %03d $(RESTART_EPOCHS)).pt
+	$(BIN)/python -m edge_model.select --run $(THIRD_RUN) --data $(DATA)
+	$(BIN)/python -m quantize.convert --run $(THIRD_RUN) --data $(DATA) --out $(MODEL)
+	$(BIN)/python -m edge_model.handoff --from-tflite $(MODEL)-int8.tflite --data $(DATA) --out $(RUN)
 	$(BIN)/python -m edge_model.train --data $(DATA) --out $(RUN) --width $(WIDTH) --epochs $(LAST_EPOCHS) \
-	  --lr $(LAST_LR) --init $(SECOND_RUN)/epoch_$(shell printf %03d $(RESTART_EPOCHS)).pt
+	  --lr $(LAST_LR) --init $(RUN)/epoch_000.pt
 	$(BIN)/python -m edge_model.select --run $(RUN) --data $(DATA)
 	$(BIN)/python -m quantize.convert --run $(RUN) --data $(DATA) --out $(MODEL)
 	$(BIN)/python -m edge_model.evaluate --model $(MODEL)-int8.tflite --float-model $(MODEL)-float32.tflite --run $(RUN) --baseline out/baseline/$(notdir $(BASELINE)).tflite --data $(DATA) --out edge_model/eval
