@@ -1,10 +1,17 @@
 """Replay the bundled samples through the installed `moodcast run` against a Mosquitto started here,
 and write the events it published (mood changes, faces found and lost, recommendations), in order
 and without wall-clock fields, one JSON per line, so that two machines' replays can be compared
-byte for byte. A replay runs in virtual time, so its events do not depend on the machine's speed;
+field by field. A replay runs in virtual time, so its events do not depend on the machine's speed;
 how many `state` snapshots are published does (they are rate-limited in wall time): only counted.
 
+`compare` wants the same events in the same order with every field equal, except a mood's
+`confidence`: the classifier's input may differ by a grey level between the machines (see
+scores.py), so on a frame of a followed face an int8 probability can move by one step (1/256),
+and the smoothed confidence by about 0.001 (seen with model v2.3: 0.696 against 0.697).
+CONFIDENCE_TOLERANCE allows a few such steps, and `compare` says how far apart the two were.
+
 usage: python replay.py MOODCAST_BIN MOSQUITTO OUTFILE      (run with the moodcast venv's Python)
+       python replay.py compare A B                         (exit 1 on a difference)
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import moodcast
 from moodcast.embedded_broker import free_port
 
 DEVICE = "arm64check"
+CONFIDENCE_TOLERANCE = 0.01  # a few int8 steps of 1/256 on a smoothed probability
 WALL_CLOCK = {"timestamp", "since", "uptime_s", "fps", "latency_ms", "capture_ms", "detect_ms", "classify_ms", "api_ms"}
 
 
@@ -35,7 +43,25 @@ def strip(value):
     return value
 
 
+def compare(a_path: str, b_path: str) -> int:
+    a = [json.loads(line) for line in open(a_path)]
+    b = [json.loads(line) for line in open(b_path)]
+    rest = lambda event: {k: v for k, v in event.items() if k != "confidence"}  # noqa: E731
+    if len(a) != len(b) or any(rest(x) != rest(y) for x, y in zip(a, b, strict=False)):
+        print("replay: the events, their order or their fields differ")
+        return 1
+    gap = max((abs(x.get("confidence", 0.0) - y.get("confidence", 0.0)) for x, y in zip(a, b, strict=True)),
+              default=0.0)
+    if gap > CONFIDENCE_TOLERANCE:
+        print(f"replay: a mood's confidence differs by {gap:.3g}")
+        return 1
+    print(f"replay: {len(a)} published events equal field by field, confidences within {gap:.2g}")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1] == "compare":
+        return compare(*sys.argv[2:4])
     moodcast_bin, mosquitto, out = sys.argv[1:]
     samples = Path(moodcast.__file__).parent / "samples"
     work = Path(tempfile.mkdtemp(prefix="replay-"))
