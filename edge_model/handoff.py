@@ -232,7 +232,7 @@ def main(argv=None) -> int:
     try:
         card = json.loads(card_path.read_text())
         tau = card["selection"]["tau"]
-        # cards written before quantize.convert recorded the prior name it only in the last training stage
+        # older cards (before quantize.convert wrote adjustment_prior) hold the prior only in the last training stage
         prior = np.asarray(card.get("adjustment_prior") or card["training"]["stages"][-1]["config"]["train_prior"])
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"error: {card_path}: no training prior and tau to take the adjustment out ({exc})") from None
