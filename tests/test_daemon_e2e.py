@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from bench.mosquitto import Subscriber, publish
-from moodcast import payloads
+from moodcast.mqtt import payloads
 from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 

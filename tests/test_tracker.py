@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from moodcast.config import MoodConfig
-from moodcast.tracker import NO_FACE, UNCERTAIN, MoodTracker
+from moodcast.service.tracker import NO_FACE, UNCERTAIN, MoodTracker
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FPS = 5.0

@@ -26,7 +26,7 @@ from typing import Any
 
 from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import FER2013_CLASSES
-from moodcast.payloads import POLICIES, Policy
+from moodcast.mqtt.payloads import POLICIES, Policy
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from ..config import MOODS, Config
-from ..payloads import POLICIES, Event, Policy, error_event, iso
+from ..mqtt.payloads import POLICIES, Event, Policy, error_event, iso
 from ..secrets import SecretError, read_secret
 from .playback import Outcome, Player, Want
 from .policy import History, effective_policy, profile_for, uplift_steps

@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from moodcast.payloads import POLICIES, Policy
+from moodcast.mqtt.payloads import POLICIES, Policy
 from moodcast.recommend.store import JsonFile
 
 log = logging.getLogger("moodcast")
