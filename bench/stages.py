@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from bench.stats import summary
-from moodcast.config import MOODS, DetectorConfig, MoodConfig, MqttConfig
+from moodcast.config import DetectorConfig, MoodConfig, MqttConfig
+from moodcast.labels import MOODS
 from moodcast.mqtt import payloads
 from moodcast.mqtt.link import MqttLink
 from moodcast.service.stats import STAGES

@@ -11,10 +11,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bench.mosquitto import Subscriber, publish
+from moodcast.labels import MOODS
 from moodcast.mqtt import homeassistant as ha
 from moodcast.mqtt import payloads
 from moodcast.mqtt.commands import COMMANDS, parse_command
-from moodcast.mqtt.payloads import MOODS, TOPICS
+from moodcast.mqtt.payloads import TOPICS
 
 BASE = "moodcast/livingroom"
 LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"

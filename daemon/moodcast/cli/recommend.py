@@ -9,9 +9,9 @@ from urllib.parse import urlparse
 
 from spotipy.oauth2 import SpotifyOauthError
 
-from moodcast.config import MOODS, Config
+from moodcast.config import Config
 from moodcast.errors import EX_CONFIG
-from moodcast.mqtt.payloads import POLICIES
+from moodcast.labels import MOODS, POLICIES
 from moodcast.recommend.service import RecommendationService
 from moodcast.recommend.spotify import SpotifyClient, SpotifyFailure
 from moodcast.recommend.spotify_auth import NotConfigured, make_oauth, token_path

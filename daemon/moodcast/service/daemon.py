@@ -18,6 +18,7 @@ from moodcast import __version__
 from moodcast import config as config_module
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
+from moodcast.labels import MOODS
 from moodcast.logs import setup_logging
 from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
 from moodcast.mqtt.link import MqttLink
@@ -303,4 +304,4 @@ def applied_message(command: Command) -> str:
 
 
 def _all_moods(scores: dict[str, float]) -> dict[str, float]:
-    return {mood: scores.get(mood, 0.0) for mood in config_module.MOODS}
+    return {mood: scores.get(mood, 0.0) for mood in MOODS}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from moodcast.config import MOODS, ConfigError
+from moodcast.config import ConfigError
+from moodcast.labels import MOODS
 from moodcast.logs import native_stderr_to_log
 from moodcast.vision.preprocess import INPUT_SIZE, prepare_face
 
