@@ -30,8 +30,8 @@ from bench.daemons import start_broker
 from bench.footprint import WARMUP_S, Watched, cold_starts
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, SAMPLES, Fer2013, Scene, empty_scene, encode_jpeg, fer_scene, letterbox, photo_scenes
-from moodcast.classifier import bundled_model, load_card
 from moodcast.config import DetectorConfig
+from moodcast.vision.classifier import bundled_model, load_card
 
 
 def parse(argv) -> argparse.Namespace:

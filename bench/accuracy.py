@@ -16,10 +16,10 @@ import numpy as np
 from bench.scenes import Fer2013, fer_scene, iou
 from bench.stages import PERIOD_S
 from bench.stats import summary
-from moodcast.classifier import EmotionClassifier
 from moodcast.config import MoodConfig
-from moodcast.pipeline import Analyzer
-from moodcast.tracker import MoodTracker
+from moodcast.service.tracker import MoodTracker
+from moodcast.vision.analyzer import Analyzer
+from moodcast.vision.classifier import EmotionClassifier
 
 
 def classifier_alone(classifier: EmotionClassifier, fer: Fer2013, indices) -> dict:

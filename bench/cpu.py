@@ -26,7 +26,7 @@ from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, Fer2013, empty_scene, fer_scene, photo_scenes
 from bench.toml_file import write_toml
 from moodcast import config as config_module
-from moodcast.daemon import Daemon
+from moodcast.service.daemon import Daemon
 
 FPS = 5.0
 DETECTORS = {"blazeface full (default)": {}, "haar (default settings)": {"kind": "haar"}}

@@ -23,9 +23,9 @@ import numpy as np
 
 from bench.accuracy import sample
 from bench.scenes import HEIGHT, WIDTH, Fer2013, iou
-from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
-from moodcast.detector import crop_face, make_detector
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.detector import crop_face, make_detector
 
 
 def placed(face48: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:

@@ -33,7 +33,7 @@ def start_broker(directory: Path):
     if Path(MOSQUITTO).exists():
         broker = Mosquitto(directory).start()
         return broker, "mosquitto", broker.kill
-    from moodcast.embedded_broker import EmbeddedBroker
+    from moodcast.mqtt.embedded_broker import EmbeddedBroker
     broker = EmbeddedBroker().start()
     broker.host = "127.0.0.1"
     return broker, "amqtt (in-process: its CPU is the bench's, not the daemon's)", broker.stop

@@ -18,7 +18,7 @@ import cv2
 from bench.scenes import Scene, iou
 from bench.stats import summary
 from moodcast.config import DetectorConfig
-from moodcast.detector import make_detector
+from moodcast.vision.detector import make_detector
 
 CANDIDATES = {
     "default": {},

@@ -24,7 +24,7 @@ from bench.scenes import ROOT, Fer2013, fer_scene, photo_scenes
 from bench.stats import slope
 from bench.toml_file import write_toml
 from moodcast import config as config_module
-from moodcast.daemon import Daemon
+from moodcast.service.daemon import Daemon
 
 FPS = 5.0  # the default analysed rate, to express frames as hours of operation
 

@@ -84,10 +84,10 @@ def main(argv=None) -> int:
     import json
 
     from bench.scenes import ROOT, photo_scenes
-    from moodcast.classifier import EmotionClassifier, bundled_model
     from moodcast.config import DetectorConfig
-    from moodcast.detector import make_detector
-    from moodcast.pipeline import Analyzer
+    from moodcast.vision.analyzer import Analyzer
+    from moodcast.vision.classifier import EmotionClassifier, bundled_model
+    from moodcast.vision.detector import make_detector
 
     p = argparse.ArgumentParser(prog="python -m bench.fer_compare", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=Path, default=ROOT.parent / "shared" / "data" / "frames")

@@ -1,4 +1,4 @@
-"""Where FER2013 puts the eyes in its 48x48 crops: the constants behind moodcast.detector's upright crop.
+"""Where FER2013 puts the eyes in its 48x48 crops: the constants behind moodcast.vision.detector's upright crop.
 
 Each Training-split face is upscaled to 200 px, centred on a mid-gray 480x480 canvas and given to
 BlazeFace; the eye points, as fractions of the face's side, are summarised over the faces found.
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from moodcast.config import DetectorConfig
-from moodcast.detector import make_detector
+from moodcast.vision.detector import make_detector
 
 CANVAS, SIDE = 480, 200
 

@@ -22,8 +22,8 @@ from bench import stages
 from bench.real_scenes import real_scenes
 from bench.scenes import ROOT, encode_jpeg, photo_scenes
 from bench.stats import summary
-from moodcast.classifier import EmotionClassifier, bundled_model
 from moodcast.config import DetectorConfig
+from moodcast.vision.classifier import EmotionClassifier, bundled_model
 
 PACED_S = 0.2  # the daemon's default 5 analysed frames per second
 

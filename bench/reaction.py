@@ -25,7 +25,7 @@ from bench.daemons import Daemon, Recorder
 from bench.scenes import Fer2013, Scene, fer_scene, iou
 from bench.stats import summary
 from moodcast.config import MoodConfig
-from moodcast.pipeline import Analyzer
+from moodcast.vision.analyzer import Analyzer
 
 CYCLE = ("neutral", "happy", "surprise", "sad", "angry", "fear", "disgust")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.scenes import FACE_PX, HEIGHT, WIDTH, Scene, background, iou
 from moodcast.config import DetectorConfig
-from moodcast.detector import make_detector
+from moodcast.vision.detector import make_detector
 
 Box = tuple[int, int, int, int]
 

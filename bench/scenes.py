@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from moodcast.config import MOODS
+from moodcast.labels import MOODS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "daemon" / "moodcast" / "samples"

@@ -16,14 +16,15 @@ import cv2
 import numpy as np
 
 from bench.stats import summary
-from moodcast import payloads
-from moodcast.classifier import EmotionClassifier
-from moodcast.config import MOODS, DetectorConfig, MoodConfig, MqttConfig
-from moodcast.detector import make_detector
-from moodcast.mqtt import MqttLink
-from moodcast.pipeline import Analyzer
-from moodcast.stats import STAGES
-from moodcast.tracker import MoodTracker
+from moodcast.config import DetectorConfig, MoodConfig, MqttConfig
+from moodcast.labels import MOODS
+from moodcast.mqtt import payloads
+from moodcast.mqtt.link import MqttLink
+from moodcast.service.stats import STAGES
+from moodcast.service.tracker import MoodTracker
+from moodcast.vision.analyzer import Analyzer
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.detector import make_detector
 
 PERIOD_S = 0.2  # the default 5 analysed frames per second
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from moodcast.preprocess import INPUT_SIZE, prepare_batch
+from moodcast.vision.preprocess import INPUT_SIZE, prepare_batch
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, max_shift: float = 0.12,

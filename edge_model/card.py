@@ -247,8 +247,8 @@ def _protocols(facts: dict) -> str:
     tta = next((v["tta"] for v in m["models"].values() if "tta" in v), None)
     return "\n\n".join(filter(None, [
         "## Evaluation protocols",
-        f"Split: **{m['split']}** only. Models were run through `moodcast.classifier.EmotionClassifier` (the daemon's "
-        f"own code path) for the .tflite files. Command: `{m['command']}`.",
+        f"Split: **{m['split']}** only. Models were run through `moodcast.vision.classifier.EmotionClassifier` "
+        f"(the daemon's own code path) for the .tflite files. Command: `{m['command']}`.",
         f"**A. {PROTOCOL_NAMES['fer2013']}** (N = {p['fer2013']['n']:,}): {p['fer2013']['text']}",
         f"**B. {PROTOCOL_NAMES['ferplus-majority']}** (N = {fp['n_kept']:,} of {fp['n_total']:,}; dropped: "
         f"{fp['dropped_no_majority']} without a majority, {fp['dropped_unknown']} unknown, {fp['dropped_not_a_face']} "

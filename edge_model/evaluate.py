@@ -4,7 +4,7 @@
         --float-model daemon/moodcast/models/moodcast-vgg16-w050-float32.tflite \\
         --run runs/vgg16_w100 --data ../shared/data/fer2013.npz --out edge_model/eval/
 
-The .tflite models run through moodcast.classifier.EmotionClassifier, i.e. exactly the daemon's
+The .tflite models run through moodcast.vision.classifier.EmotionClassifier, i.e. exactly the daemon's
 code path. Ten-crop test-time augmentation is computed for the trained network only and reported
 apart: it costs 10x inference and the device never runs it. Nothing here feeds back into training.
 """
@@ -28,9 +28,9 @@ from tqdm import tqdm
 
 from edge_model import dataset
 from edge_model.ferplus import NOT_A_FACE, UNKNOWN, ferplus_majority
-from moodcast.classifier import EmotionClassifier
 from moodcast.labels import FER2013_CLASSES
-from moodcast.preprocess import INPUT_SIZE, prepare_batch
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.preprocess import INPUT_SIZE, prepare_batch
 
 SPLIT = "PrivateTest"
 PROTOCOL_NAMES = {"fer2013": "FER2013 labels", "ferplus-majority": "FER+ majority"}
@@ -39,7 +39,7 @@ PROTOCOLS = {
         "FER2013 PrivateTest (the last 3,589 rows of fer2013.csv), original FER2013 labels, 7 classes "
         "(angry, disgust, fear, happy, sad, surprise, neutral). Every row is scored, including blank and "
         "non-face images. One centred 48x48 crop per face, per-image standardised "
-        "(moodcast.preprocess), top-1 of the model output."
+        "(moodcast.vision.preprocess), top-1 of the model output."
     ),
     "ferplus-majority": (
         "The same PrivateTest faces with FER+ labels (Barsoum et al. 2016, 10 annotators per face), "

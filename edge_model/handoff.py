@@ -227,7 +227,7 @@ def main(argv=None) -> int:
     from edge_model import dataset
     from edge_model.net import VGG16, to_nchw
     from edge_model.train import predict_logits
-    from moodcast.preprocess import prepare_batch
+    from moodcast.vision.preprocess import prepare_batch
 
     args = parse_args(argv)
     card_path = args.from_tflite.with_suffix(".json")

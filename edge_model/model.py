@@ -9,7 +9,7 @@ import keras
 from keras import layers
 
 from edge_model.architecture import BN_EPSILON, DENSE_UNITS, VGG16_BLOCKS, layer_width, model_name
-from moodcast.preprocess import INPUT_SIZE
+from moodcast.vision.preprocess import INPUT_SIZE
 
 
 def build_vgg16(num_classes: int = 7, width: float = 1.0, dense: int = DENSE_UNITS,

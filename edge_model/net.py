@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from edge_model.architecture import BN_EPSILON, DENSE_UNITS, VGG16_BLOCKS, layer_width
-from moodcast.preprocess import INPUT_SIZE
+from moodcast.vision.preprocess import INPUT_SIZE
 
 
 class VGG16(nn.Module):
@@ -50,7 +50,7 @@ class VGG16(nn.Module):
 
 
 def to_nchw(batch_nhwc) -> torch.Tensor:
-    """moodcast.preprocess output (N, 48, 48, 1) float32 -> a (N, 1, 48, 48) tensor."""
+    """moodcast.vision.preprocess output (N, 48, 48, 1) float32 -> a (N, 1, 48, 48) tensor."""
     x = torch.from_numpy(batch_nhwc).permute(0, 3, 1, 2)
     assert x.shape[1:] == (1, INPUT_SIZE, INPUT_SIZE), x.shape
     return x.contiguous()

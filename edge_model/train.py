@@ -32,7 +32,7 @@ from edge_model.architecture import model_name
 from edge_model.augment import augment_batch
 from edge_model.net import VGG16, to_nchw
 from moodcast.labels import FER2013_CLASSES
-from moodcast.preprocess import prepare_batch
+from moodcast.vision.preprocess import prepare_batch
 
 N_CLASSES = len(FER2013_CLASSES)
 

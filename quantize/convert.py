@@ -26,7 +26,7 @@ import numpy as np
 from edge_model import dataset
 from edge_model.evaluate import predict_tflite
 from moodcast.labels import FER2013_CLASSES
-from moodcast.preprocess import prepare_batch
+from moodcast.vision.preprocess import prepare_batch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -86,7 +86,7 @@ def write_card(path: Path, run_config: dict, kind: str, calibration: int) -> Non
     card = {
         "name": path.stem, "labels": list(FER2013_CLASSES), "input": "48x48 grayscale face crop, per-image "
                                                                      "standardised "
-        "(moodcast.preprocess.prepare_face)", "quantization": kind,
+        "(moodcast.vision.preprocess.prepare_face)", "quantization": kind,
         "calibration": f"{calibration} random Training faces" if kind == "int8" else None,
         "architecture": run_config["model"], "width": run_config["width"], "params": run_config["params"],
         "macs": run_config["macs"], "targets": dataset.describe_targets(run_config["fer2013_mix"]),

@@ -9,7 +9,7 @@ import time
 import jsonschema
 
 from moodcast import config as config_module
-from moodcast import payloads
+from moodcast.mqtt import payloads
 from tests.fake_spotify import FakeSpotify, write_token
 from tests.fake_youtube import FakeYoutube
 

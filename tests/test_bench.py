@@ -174,10 +174,10 @@ def test_fer_comparison_runs_both_pipelines_on_the_same_frames_or_says_why_not()
     import cv2
 
     from bench import fer_compare
-    from moodcast.classifier import EmotionClassifier, bundled_model
     from moodcast.config import DetectorConfig
-    from moodcast.detector import make_detector
-    from moodcast.pipeline import Analyzer
+    from moodcast.vision.analyzer import Analyzer
+    from moodcast.vision.classifier import EmotionClassifier, bundled_model
+    from moodcast.vision.detector import make_detector
 
     analyzer = Analyzer(make_detector(DetectorConfig()), EmotionClassifier(bundled_model(), 2))
     frame = scenes.Scene(scenes.letterbox(cv2.imread(str(scenes.SAMPLES / "01_astronaut.png"))), None, "happy", "s")
@@ -201,7 +201,7 @@ def test_mcnemar_exact_p_on_worked_examples():
 
 def test_classify_latency_back_to_back_and_paced():
     from bench.latency import classify_ms
-    from moodcast.classifier import bundled_model
+    from moodcast.vision.classifier import bundled_model
     for gap_s in (0.0, 0.01):
         ms = classify_ms(bundled_model(), threads=1, gap_s=gap_s, n=3)
         assert ms["n"] == 3 and 0 < ms["p50"] <= ms["max"]

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from moodcast.camera import Camera, Frame, LatestFrameReader, SourceError, Tick
 from moodcast.config import CameraConfig
+from moodcast.vision.camera import Camera, Frame, LatestFrameReader, SourceError, Tick
 from tests.media import SAMPLES
 
 

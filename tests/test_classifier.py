@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from moodcast.classifier import EmotionClassifier, ModelError, bundled_model
 from moodcast.labels import FER2013_CLASSES
-from moodcast.preprocess import prepare_batch, prepare_face
+from moodcast.vision.classifier import EmotionClassifier, ModelError, bundled_model
+from moodcast.vision.preprocess import prepare_batch, prepare_face
 from tests.media import fer_fixtures
 
 
@@ -42,10 +42,10 @@ def test_training_tools_import_the_runtime_preprocessing():
     pytest.importorskip("keras")
     import edge_model.augment
     import edge_model.train
-    import moodcast.preprocess
+    import moodcast.vision.preprocess
 
-    assert edge_model.train.prepare_batch is moodcast.preprocess.prepare_batch
-    assert edge_model.augment.prepare_batch is moodcast.preprocess.prepare_batch
+    assert edge_model.train.prepare_batch is moodcast.vision.preprocess.prepare_batch
+    assert edge_model.augment.prepare_batch is moodcast.vision.preprocess.prepare_batch
 
 
 def test_blank_face_does_not_explode():

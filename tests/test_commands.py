@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moodcast.commands import COMMANDS, MAX_NAME, MAX_PAYLOAD, Command, CommandError, Incoming, parse_command
+from moodcast.mqtt.commands import COMMANDS, MAX_NAME, MAX_PAYLOAD, Command, CommandError, Incoming, parse_command
 
 
 @pytest.mark.parametrize("name, payload, value", [

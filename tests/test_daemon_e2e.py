@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 
 from bench.mosquitto import Subscriber, publish
-from moodcast import payloads
+from moodcast.labels import STATES
+from moodcast.mqtt import payloads
 from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 
@@ -84,7 +85,7 @@ def test_starts_with_the_broker_down_and_publishes_when_it_appears(tmp_path, mos
         mosquitto.start()
         with Subscriber(mosquitto, [f"{BASE}/#"]) as sub:
             assert sub.wait_for(f"{BASE}/availability", timeout=10).text == "online"
-            assert sub.wait_for(f"{BASE}/state", timeout=10).json()["mood"] in payloads.STATES
+            assert sub.wait_for(f"{BASE}/state", timeout=10).json()["mood"] in STATES
         assert "cannot connect to 127.0.0.1" in daemon.output()
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from bench.mosquitto import Subscriber
-from moodcast.watch import describe
+from moodcast.cli.watch import describe
 from tests.daemon_process import write_config
 from tests.media import SAMPLES
 

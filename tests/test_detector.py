@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from bench.scenes import iou, letterbox
-from moodcast import blazeface
 from moodcast.config import DetectorConfig
-from moodcast.detector import BlazeFaceDetector, DetectorError, Face, HaarDetector, crop_face, make_detector
+from moodcast.vision import blazeface
+from moodcast.vision.detector import BlazeFaceDetector, DetectorError, Face, HaarDetector, crop_face, make_detector
 from tests.media import FRAMES, SAMPLES, labelled_frames, needs_frames
 
 # 01_astronaut.png letterboxed to 640x480 (scale 0.94, 80 px bars left and right): the face from

@@ -1,4 +1,4 @@
-"""moodcast.heap: after the mmap threshold is pinned, freed large buffers leave no lasting RSS.
+"""moodcast.service.heap: after the mmap threshold is pinned, freed large buffers leave no lasting RSS.
 
 Each case runs in a fresh interpreter, because the threshold is process-wide and sticky."""
 
@@ -9,7 +9,7 @@ import pytest
 
 PROBE = r"""
 import sys
-from moodcast.heap import return_large_buffers
+from moodcast.service.heap import return_large_buffers
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 if sys.argv[1] == "pinned":

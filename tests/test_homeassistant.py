@@ -11,10 +11,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bench.mosquitto import Subscriber, publish
-from moodcast import homeassistant as ha
-from moodcast import payloads
-from moodcast.commands import COMMANDS, parse_command
-from moodcast.payloads import MOODS, TOPICS
+from moodcast.labels import MOODS
+from moodcast.mqtt import homeassistant as ha
+from moodcast.mqtt import payloads
+from moodcast.mqtt.commands import COMMANDS, parse_command
+from moodcast.mqtt.payloads import TOPICS
 
 BASE = "moodcast/livingroom"
 LOVELACE = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "lovelace.yaml"
@@ -261,7 +262,7 @@ def test_lovelace_entities_cards_name_every_row():
 
 
 def test_command_messages_read_as_docs_mqtt_md_shows_them():
-    from moodcast.daemon import applied_message
+    from moodcast.service.daemon import applied_message
 
     assert '"message": "policy set to uplift"' in DOCS.read_text(encoding="utf-8")
     assert applied_message(parse_command("policy", b"uplift")) == "policy set to uplift"

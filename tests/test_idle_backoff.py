@@ -9,9 +9,9 @@ import logging
 import shutil
 
 from moodcast import config as config_module
-from moodcast.camera import IdleBackoff
 from moodcast.config import CameraConfig
-from moodcast.daemon import Daemon
+from moodcast.service.daemon import Daemon
+from moodcast.vision.camera import IdleBackoff
 from tests.daemon_process import write_config
 from tests.media import SAMPLES
 

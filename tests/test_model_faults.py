@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bench.mosquitto import Subscriber
-from moodcast.classifier import EmotionClassifier, ModelError, ModelOutputError
-from moodcast.config import MOODS
+from moodcast.labels import MOODS
+from moodcast.vision.classifier import EmotionClassifier, ModelError, ModelOutputError
 from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import ROOT, SAMPLES
 

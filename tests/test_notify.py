@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from moodcast.notify import Notifier
+from moodcast.service.notify import Notifier
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,7 +156,7 @@ def test_watchdog_is_rate_limited_to_the_interval(systemd, clean_env):
 # signal and WATCHDOG_PID are real.
 FRAME_LOOP = textwrap.dedent("""
     import signal, sys, time, threading
-    from moodcast.notify import Notifier
+    from moodcast.service.notify import Notifier
 
     stalled = threading.Event()
     stop = threading.Event()

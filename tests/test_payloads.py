@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from moodcast import payloads
-from moodcast.payloads import MOODS, TOPICS
+from moodcast.labels import MOODS
+from moodcast.mqtt import payloads
+from moodcast.mqtt.payloads import TOPICS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"
 SCHEMAS = ("availability", "state", "event", "recommendation", "playback", "stats")

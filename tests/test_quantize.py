@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from moodcast.classifier import EmotionClassifier, ModelError
 from moodcast.labels import FER2013_CLASSES
-from moodcast.preprocess import prepare_batch
+from moodcast.vision.classifier import EmotionClassifier, ModelError
+from moodcast.vision.preprocess import prepare_batch
 from tests.media import fer_fixtures
 
 keras = pytest.importorskip("keras", reason="needs the train extra (keras + tensorflow-cpu)")

@@ -11,9 +11,9 @@ import cv2
 import pytest
 
 from bench.mosquitto import Subscriber
-from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
-from moodcast.detector import crop_face, make_detector
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.detector import crop_face, make_detector
 from tests.daemon_process import write_config
 from tests.media import SAMPLES, fer_fixtures, labelled_frames, needs_frames
 

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from moodcast.cli.recommend import add_commands
 from moodcast.recommend import RecommendationService
-from moodcast.recommend.cli import add_commands
 from tests.recommend_support import Published, make_config
 
 

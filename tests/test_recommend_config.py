@@ -10,6 +10,7 @@ import pytest
 
 from moodcast import config as config_module
 from moodcast.config import ConfigError, MoodMusicConfig, RecommendationsConfig, SpotifyConfig, YoutubeConfig
+from moodcast.labels import MOODS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +29,7 @@ def test_reference_file_shows_every_key_with_its_default():
     assert set(raw["spotify"]) == _keys(SpotifyConfig)
     assert set(raw["youtube"]) == _keys(YoutubeConfig)
     assert set(raw["recommendations"]) == _keys(RecommendationsConfig)
-    assert set(raw["recommendations"]["moods"]) == set(config_module.MOODS) | {"calm"}
+    assert set(raw["recommendations"]["moods"]) == set(MOODS) | {"calm"}
     for table in raw["recommendations"]["moods"].values():
         assert set(table) == _keys(MoodMusicConfig)
     loaded, defaults = config_module.load(REFERENCE), config_module.Config()
@@ -39,7 +40,7 @@ def test_reference_file_shows_every_key_with_its_default():
 
 def test_every_mood_has_searches_and_valid_uplift_steps_by_default():
     rc = RecommendationsConfig()
-    for mood in config_module.MOODS:
+    for mood in MOODS:
         table = rc.moods[mood]
         assert table.spotify_search and table.youtube_search
         assert all(step in rc.moods for step in table.uplift)
@@ -50,7 +51,7 @@ def test_a_partial_mood_table_keeps_the_shipped_defaults():
     cfg = config_module.parse({"recommendations": {"moods": {"sad": {"volume": 30}}}})
     sad = cfg.recommendations.moods["sad"]
     assert sad.volume == 30 and sad.spotify_search == ["sad songs", "melancholy piano"]
-    assert set(cfg.recommendations.moods) == set(config_module.MOODS) | {"calm"}  # the others are still there
+    assert set(cfg.recommendations.moods) == set(MOODS) | {"calm"}  # the others are still there
 
 
 def test_an_explicit_empty_list_switches_a_default_off():

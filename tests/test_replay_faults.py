@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.mosquitto import Subscriber, publish
-from moodcast.camera import Replay
+from moodcast.vision.camera import Replay
 from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import SAMPLES
 

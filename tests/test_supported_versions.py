@@ -75,10 +75,10 @@ def test_train_extra_picks_a_tensorflow_per_cpu():
 
 def test_opencv_warnings_are_silenced_with_the_installed_opencv():
     # the newest OpenCV under make test, 4.10 (bookworm's) in the lowest-versions job: importing
-    # moodcast.camera must work with both and leave OpenCV's own warnings out of the log
+    # moodcast.vision.camera must work with both and leave OpenCV's own warnings out of the log
     open_missing = "import cv2; cv2.VideoCapture('/dev/video-moodcast-missing', cv2.CAP_V4L2)"
     plain = subprocess.run([sys.executable, "-c", open_missing], capture_output=True, text=True, timeout=60)
     assert "WARN" in plain.stderr  # OpenCV does warn here on its own
-    quiet = subprocess.run([sys.executable, "-c", "import moodcast.camera; " + open_missing],
+    quiet = subprocess.run([sys.executable, "-c", "import moodcast.vision.camera; " + open_missing],
                            capture_output=True, text=True, timeout=60, cwd=REPO)
     assert quiet.returncode == 0 and "WARN" not in quiet.stderr, quiet.stderr

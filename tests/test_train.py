@@ -14,7 +14,7 @@ from edge_model import dataset
 from edge_model.ferplus import FERPLUS_COLUMNS, FERPLUS_TO_FER
 from edge_model.select import Candidate, adjust, choose
 from moodcast.labels import FER2013_CLASSES
-from moodcast.preprocess import prepare_batch
+from moodcast.vision.preprocess import prepare_batch
 from tests.media import fer_fixtures
 
 torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
@@ -123,7 +123,7 @@ def converted_tiny_run(tmp_path):
 def test_trained_network_survives_the_hand_off_with_the_adjustment_folded_in(tmp_path):
     """torch -> Keras -> float32 .tflite equals the adjusted PyTorch network on real faces."""
     pytest.importorskip("tensorflow", reason="needs the train extra (tensorflow-cpu)")
-    from moodcast.classifier import EmotionClassifier
+    from moodcast.vision.classifier import EmotionClassifier
 
     _, run = converted_tiny_run(tmp_path)
     selection = json.loads((run / "selection.json").read_text())
@@ -184,7 +184,7 @@ def test_handing_back_a_model_that_is_not_a_moodcast_vgg16_is_a_one_line_error(t
     import shutil
 
     from edge_model import handoff
-    from moodcast.blazeface import model_path
+    from moodcast.vision.blazeface import model_path
 
     wrong = tmp_path / "wrong-int8.tflite"
     shutil.copyfile(model_path("short"), wrong)

@@ -28,7 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 import moodcast
-from moodcast.embedded_broker import free_port
+from moodcast.mqtt.embedded_broker import free_port
 
 DEVICE = "arm64check"
 CONFIDENCE_TOLERANCE = 0.01  # a few int8 steps of 1/256 on a smoothed probability

@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 
 import moodcast
-from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
-from moodcast.detector import crop_face, make_detector
-from moodcast.preprocess import prepare_face
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.detector import crop_face, make_detector
+from moodcast.vision.preprocess import prepare_face
 
 FLOAT_FIELDS = ("score", "eyes")  # BlazeFace's float32 outputs
 INPUT_TOLERANCE = 0.05  # the classifier's input is zero-mean, unit-variance: a grey level is about 0.02

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from moodcast.errors import EX_CONFIG, MoodcastError
-from moodcast.labels import FER2013_CLASSES
-from moodcast.payloads import POLICIES, Policy
+from moodcast.labels import MOODS, POLICIES, Policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +33,6 @@ else:  # Python 3.10 (JetPack 6)
     import tomli as tomllib
 
 __all__ = ["EX_CONFIG"]  # re-exported: the unit's RestartPreventExitStatus is checked against it
-MOODS = FER2013_CLASSES  # the moods moodcast knows: one definition, in moodcast.labels
 
 
 class ConfigError(MoodcastError):

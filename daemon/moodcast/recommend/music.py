@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import MoodMusicConfig
+from ..util import JsonFile
 from .spotify import SpotifyClient, SpotifyFailure, uri_to_url
-from .store import JsonFile, tagged
+from .store import tagged
 
 log = logging.getLogger("moodcast.recommend")
 

@@ -11,7 +11,7 @@ import random
 from collections import deque
 
 from ..config import MoodMusicConfig, RecommendationsConfig
-from ..payloads import Policy
+from ..labels import Policy
 
 
 def effective_policy(global_policy: Policy | str, table: MoodMusicConfig) -> Policy:

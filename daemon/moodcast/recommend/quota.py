@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
-from .store import JsonFile
+from ..util import JsonFile
 
 PACIFIC: tzinfo
 try:

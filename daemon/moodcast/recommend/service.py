@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..config import MOODS, Config
-from ..payloads import POLICIES, Event, Policy, error_event, iso
+from ..config import Config
+from ..labels import MOODS, POLICIES, Policy
+from ..mqtt.payloads import Event, error_event, iso
 from ..secrets import SecretError, read_secret
 from .playback import Outcome, Player, Want
 from .policy import History, effective_policy, profile_for, uplift_steps

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import Config
-from ..payloads import iso
+from ..mqtt.payloads import iso
 from .music import MusicCatalog
 from .policy import History
 from .spotify import SpotifyClient

@@ -17,7 +17,7 @@ from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
 
 from ..config import Config
 from ..secrets import read_secret
-from .store import JsonFile
+from ..util import JsonFile
 
 SCOPES = "user-read-playback-state user-modify-playback-state"
 TOKEN_FILE = "spotify_token.json"

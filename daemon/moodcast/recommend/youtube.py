@@ -21,9 +21,10 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from ..config import YoutubeConfig
+from ..util import JsonFile
 from .backoff import Backoff
 from .quota import DailyBudget
-from .store import JsonFile, tagged
+from .store import tagged
 
 log = logging.getLogger("moodcast.recommend")
 

@@ -12,7 +12,8 @@ import json
 import queue
 from dataclasses import dataclass
 
-from moodcast.payloads import POLICIES, Policy, TextEnum
+from moodcast.labels import POLICIES, Policy
+from moodcast.util import TextEnum
 
 MAX_PAYLOAD = 256  # bytes; every valid payload is a few bytes, so anything bigger is a mistake
 MAX_NAME = 64  # characters of a command name kept; the longest real one has 14

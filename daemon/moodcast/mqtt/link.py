@@ -1,6 +1,6 @@
 """The MQTT link: paho 2 with a last will, retained state that survives broker outages, commands in.
 
-Everything goes out through the Outbox (moodcast.outbox): retained topics keep only their newest
+Everything goes out through the Outbox (moodcast.mqtt.outbox): retained topics keep only their newest
 payload (re-published on reconnect and when Home Assistant restarts) and always end on it; events
 and stats are bounded, and dropped and counted while the broker is away or the backlog is full.
 paho reconnects by itself with bounded backoff; failures are logged once per distinct reason, with
@@ -19,10 +19,10 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from moodcast import homeassistant, payloads
-from moodcast.commands import Incoming
 from moodcast.config import ConfigError, MqttConfig
-from moodcast.outbox import Outbox, Outgoing
+from moodcast.mqtt import homeassistant, payloads
+from moodcast.mqtt.commands import Incoming
+from moodcast.mqtt.outbox import Outbox, Outgoing
 from moodcast.secrets import read_secret
 
 log = logging.getLogger("moodcast.mqtt")
@@ -83,7 +83,7 @@ class MqttLink:
         self.publish_raw(self.topic(kind), payloads.encode(payload), spec.qos, spec.retain)
 
     def publish_raw(self, topic: str, data: bytes, qos: int = 1, retain: bool = True) -> None:
-        """Thread-safe and never blocks; see moodcast.outbox for what is kept and what is dropped."""
+        """Thread-safe and never blocks; see moodcast.mqtt.outbox for what is kept and what is dropped."""
         self.outbox.put(Outgoing(topic, data, qos, retain))
 
     @property

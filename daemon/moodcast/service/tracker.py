@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moodcast.config import MoodConfig
-
-NO_FACE, UNCERTAIN = "no_face", "uncertain"
+from moodcast.labels import NO_FACE, UNCERTAIN
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from urllib.parse import urlparse
 
 from spotipy.oauth2 import SpotifyOauthError
 
-from ..config import MOODS, Config
-from ..errors import EX_CONFIG
-from ..payloads import POLICIES
-from .service import RecommendationService
-from .spotify import SpotifyClient, SpotifyFailure
-from .spotify_auth import NotConfigured, make_oauth, token_path
+from moodcast.config import Config
+from moodcast.errors import EX_CONFIG
+from moodcast.labels import MOODS, POLICIES
+from moodcast.recommend.service import RecommendationService
+from moodcast.recommend.spotify import SpotifyClient, SpotifyFailure
+from moodcast.recommend.spotify_auth import NotConfigured, make_oauth, token_path
 
 
 def add_commands(subparsers, parents=()) -> None:

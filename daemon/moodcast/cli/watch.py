@@ -7,7 +7,7 @@ import threading
 import time
 
 from moodcast.config import MqttConfig
-from moodcast.mqtt import make_client
+from moodcast.mqtt.link import make_client
 
 RETRY_MAX_S = 10.0  # a person is waiting: retry more often than the daemon does
 MAX_PAYLOAD = 65536  # bytes of one message worth reading; moodcast's own are under 2 KB
@@ -103,7 +103,7 @@ def watch(cfg: MqttConfig, topics: list[str], stop: threading.Event, out=print) 
         f"connection to {cfg.host}:{cfg.port} lost ({rc}); reconnecting")
     client.on_connect_fail = lambda c, u: out(f"cannot reconnect to {cfg.host}:{cfg.port}; retrying")
     client.on_message = lambda c, u, m: out(describe(m.topic, bytes(m.payload)))
-    client.reconnect_delay_set(cfg.reconnect_min_s, RETRY_MAX_S)  # type: ignore[arg-type]  # floats work (mqtt.py)
+    client.reconnect_delay_set(cfg.reconnect_min_s, RETRY_MAX_S)  # type: ignore[arg-type]  # floats work (mqtt/link.py)
     if not _connect(client, cfg, stop, out):
         return
     client.loop_start()

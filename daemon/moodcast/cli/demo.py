@@ -8,10 +8,10 @@ import time
 from importlib import resources
 
 from moodcast import config
-from moodcast.daemon import Daemon
-from moodcast.embedded_broker import EmbeddedBroker
+from moodcast.cli.watch import watch
 from moodcast.logs import setup_logging
-from moodcast.watch import watch
+from moodcast.mqtt.embedded_broker import EmbeddedBroker
+from moodcast.service.daemon import Daemon
 
 
 def run_demo(config_path: str | None, duration: float) -> int:

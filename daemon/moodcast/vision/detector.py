@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from moodcast import blazeface
-from moodcast.classifier import ModelError, interpreter_class
 from moodcast.config import DetectorConfig
 from moodcast.errors import EX_CONFIG, MoodcastError
+from moodcast.vision import blazeface
+from moodcast.vision.classifier import ModelError, interpreter_class
 
 # Where FER2013 puts the eyes in its crops, as fractions of the crop side: the medians of BlazeFace's
 # eye points on the 385 of the first 600 Training faces it found (python -m bench.fer_framing).

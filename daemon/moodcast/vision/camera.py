@@ -24,7 +24,7 @@ import numpy as np
 
 from moodcast.config import CameraConfig
 from moodcast.errors import MoodcastError
-from moodcast.payloads import TextEnum
+from moodcast.util import TextEnum
 
 log = logging.getLogger("moodcast.camera")
 LIVE_KEYS = ("max_fps", "idle_after_s", "idle_fps")  # [camera] keys a reload applies without a restart

@@ -12,8 +12,8 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from moodcast.payloads import POLICIES, Policy
-from moodcast.recommend.store import JsonFile
+from moodcast.labels import POLICIES, Policy
+from moodcast.util import JsonFile
 
 log = logging.getLogger("moodcast")
 FILE_NAME = "settings.json"

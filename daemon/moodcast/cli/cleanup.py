@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from moodcast import homeassistant, payloads
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
-from moodcast.mqtt import make_client
+from moodcast.mqtt import homeassistant, payloads
+from moodcast.mqtt.link import make_client
 
 RETAINED_KINDS = [kind for kind, spec in payloads.TOPICS.items() if spec.retain]
 CONNECT_TIMEOUT_S = 10.0

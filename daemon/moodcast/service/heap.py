@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("moodcast.heap")
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 LARGE_BUFFER = 4 << 20
 

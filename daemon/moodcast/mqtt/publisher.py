@@ -11,9 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from moodcast import homeassistant, payloads
-from moodcast.mqtt import MqttLink
-from moodcast.payloads import Message, State
+from moodcast.mqtt import homeassistant, payloads
+from moodcast.mqtt.link import MqttLink
+from moodcast.mqtt.payloads import Message, State
 
 STATE_REFRESH_S = 1.0  # at most this often for score-only updates of the retained state
 SCORE_CHANGE = 0.05  # ...and only when a score moved by this much

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from moodcast.classifier import EmotionClassifier
 from moodcast.config import DetectorConfig
-from moodcast.detector import Face, crop_face, make_detector
-from moodcast.preprocess import prepare_face
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.detector import Face, crop_face, make_detector
+from moodcast.vision.preprocess import prepare_face
 
 
 @dataclass

@@ -56,7 +56,7 @@ def _camera(cfg: Config) -> list[Finding]:
 
 
 def _replay(path: str) -> list[Finding]:
-    from moodcast.camera import Replay, SourceError
+    from moodcast.vision.camera import Replay, SourceError
 
     try:
         Replay(path, 1.0, loop=False).check()
@@ -102,7 +102,7 @@ def _mqtt(cfg: Config) -> list[Finding]:
                                            "(credential mqtt_password, [mqtt] password_file or "
                                            "MOODCAST_MQTT_PASSWORD); the broker will likely refuse it"))
     if m.tls.enabled:
-        from moodcast.mqtt import ssl_context
+        from moodcast.mqtt.link import ssl_context
 
         try:
             ssl_context(m)

@@ -12,38 +12,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from importlib import resources
 from typing import Any, ClassVar, NamedTuple
 
-from moodcast.labels import FER2013_CLASSES
+from moodcast.labels import MOODS
 
 SCHEMA_VERSION = 1
 
-MOODS = FER2013_CLASSES  # the moods moodcast knows: one definition, in moodcast.labels
-STATES = MOODS + ("no_face", "uncertain")  # what `state.mood` may say
-
-
-class TextEnum(str, Enum):
-    """A closed set of words: a str, so a member is published, compared, formatted and written to
-    JSON as its value ("uplift", never "Policy.UPLIFT"), on every Python from 3.10 on."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
-
-
-class Policy(TextEnum):
-    """The recommendation policies: [recommendations] policy, `set/policy`, `state.policy`."""
-
-    MATCH = "match"
-    UPLIFT = "uplift"
-    OFF = "off"
-
-
-POLICIES: tuple[str, ...] = tuple(policy.value for policy in Policy)
 ONLINE, OFFLINE = "online", "offline"
 
 

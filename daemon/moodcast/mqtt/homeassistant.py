@@ -17,7 +17,8 @@ import copy
 from typing import Any, NamedTuple
 
 from moodcast.config import sanitise_id
-from moodcast.payloads import COMMAND_LEVEL, OFFLINE, ONLINE, POLICIES, STATES
+from moodcast.labels import POLICIES, STATES
+from moodcast.mqtt.payloads import COMMAND_LEVEL, OFFLINE, ONLINE
 
 MANUFACTURER = "moodcast"
 MODEL = "Facial emotion to MQTT daemon"

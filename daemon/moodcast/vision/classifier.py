@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from moodcast.config import MOODS, ConfigError
+from moodcast.config import ConfigError
+from moodcast.labels import MOODS
 from moodcast.logs import native_stderr_to_log
-from moodcast.preprocess import INPUT_SIZE, prepare_face
+from moodcast.vision.preprocess import INPUT_SIZE, prepare_face
 
 # First available wins: LiteRT (maintained), tflite-runtime (last release 2023), full TensorFlow.
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")

@@ -16,24 +16,25 @@ from typing import Any
 
 from moodcast import __version__
 from moodcast import config as config_module
-from moodcast.camera import Camera, Frame, IdleBackoff, Tick, TickReason
-from moodcast.classifier import EmotionClassifier, ModelOutputError
-from moodcast.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
 from moodcast.config import Config
-from moodcast.detector import make_detector
 from moodcast.errors import MoodcastError
-from moodcast.heap import return_large_buffers
+from moodcast.labels import MOODS
 from moodcast.logs import setup_logging
-from moodcast.mqtt import MqttLink
-from moodcast.notify import Notifier
-from moodcast.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
-from moodcast.pipeline import Analyzer
-from moodcast.publisher import StatePublisher
+from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
+from moodcast.mqtt.link import MqttLink
+from moodcast.mqtt.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
+from moodcast.mqtt.publisher import StatePublisher
 from moodcast.recommend.service import RecommendationService
-from moodcast.settings import Settings, SettingsFile
-from moodcast.signals import EarlySignals
-from moodcast.stats import PipelineStats
-from moodcast.tracker import MoodChange, MoodTracker
+from moodcast.service.heap import return_large_buffers
+from moodcast.service.notify import Notifier
+from moodcast.service.settings import Settings, SettingsFile
+from moodcast.service.signals import EarlySignals
+from moodcast.service.stats import PipelineStats
+from moodcast.service.tracker import MoodChange, MoodTracker
+from moodcast.vision.analyzer import Analyzer
+from moodcast.vision.camera import Camera, Frame, IdleBackoff, Tick, TickReason
+from moodcast.vision.classifier import EmotionClassifier, ModelOutputError
+from moodcast.vision.detector import make_detector
 
 log = logging.getLogger("moodcast")
 RESTART_SECTIONS = ("model", "mqtt", "state", "spotify", "youtube", "recommendations")  # a reload only names them
@@ -46,7 +47,7 @@ class Daemon:
     def __init__(self, config: Config, signals: EarlySignals | None = None):
         self.config = config
         return_large_buffers()  # a flood of oversized commands must not grow the daemon for good
-        # `moodcast run` passes the handlers it installed first (moodcast.signals): a signal during start-up counts
+        # `moodcast run` passes the handlers it installed first (service/signals.py): a signal during start-up counts
         self.stop_event = signals.stop if signals else threading.Event()
         self.reload_requested = signals.reload if signals else threading.Event()
         self.notifier = Notifier()
@@ -303,4 +304,4 @@ def applied_message(command: Command) -> str:
 
 
 def _all_moods(scores: dict[str, float]) -> dict[str, float]:
-    return {mood: scores.get(mood, 0.0) for mood in config_module.MOODS}
+    return {mood: scores.get(mood, 0.0) for mood in MOODS}

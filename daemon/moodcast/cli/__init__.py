@@ -11,7 +11,7 @@ from pathlib import Path
 
 from moodcast import __version__
 from moodcast.errors import EX_CONFIG, MoodcastError, exit_code
-from moodcast.signals import EarlySignals
+from moodcast.service.signals import EarlySignals
 
 
 def default_config_path() -> str:
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="remove this device's Home Assistant entities and retained topics")
     p.set_defaults(func=cmd_mqtt_cleanup)
 
-    from moodcast.recommend.cli import add_commands
+    from moodcast.cli.recommend import add_commands
     add_commands(sub, parents=[common])
     for command in sub.choices.values():  # after each command's own positionals: `recommend happy FILE`
         command.add_argument("config_file", nargs="?", metavar="FILE", help="configuration file (same as -c FILE)")
@@ -118,9 +118,9 @@ def overrides(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def cmd_run(args, cfg) -> int:
-    from moodcast.checks import check_detector_model
-    from moodcast.daemon import Daemon
+    from moodcast.cli.checks import check_detector_model
     from moodcast.logs import setup_logging
+    from moodcast.service.daemon import Daemon
 
     if args.fast and not args.replay:
         args.command_parser.error("--fast only applies to --replay PATH")
@@ -135,10 +135,10 @@ def cmd_run(args, cfg) -> int:
 
 
 def cmd_check_config(args, cfg) -> int:
-    from moodcast.checks import check_detector_model, check_setup
-    from moodcast.classifier import EmotionClassifier
-    from moodcast.detector import make_detector
+    from moodcast.cli.checks import check_detector_model, check_setup
     from moodcast.secrets import read_secret
+    from moodcast.vision.classifier import EmotionClassifier
+    from moodcast.vision.detector import make_detector
 
     clf = EmotionClassifier(cfg.model.path or None, cfg.model.num_threads)
     check_detector_model(cfg)
@@ -184,7 +184,7 @@ def _spotify_status(cfg) -> str:
 
 
 def cmd_preview(args, cfg) -> int:
-    from moodcast.preview import save_preview
+    from moodcast.cli.preview import save_preview
 
     for line in save_preview(cfg, args.output):
         print(line)
@@ -192,7 +192,7 @@ def cmd_preview(args, cfg) -> int:
 
 
 def cmd_watch(args, cfg) -> int:
-    from moodcast.watch import watch
+    from moodcast.cli.watch import watch
 
     topic = f"{cfg.mqtt.prefix}/+/#" if args.all else f"{cfg.mqtt.prefix}/{cfg.device_id}/#"
     print(f"watching {topic} on {cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)", flush=True)
@@ -201,18 +201,15 @@ def cmd_watch(args, cfg) -> int:
 
 
 def cmd_demo(args, _cfg) -> int:
-    from moodcast.demo import run_demo
+    from moodcast.cli.demo import run_demo
 
     return run_demo(args.config, args.duration)
 
 
 def cmd_mqtt_cleanup(args, cfg) -> int:
-    from moodcast.cleanup import cleanup
+    from moodcast.cli.cleanup import cleanup
 
     for line in cleanup(cfg):
         print(line)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import cv2
 
-from moodcast.camera import Replay, SourceError, make_live_source
-from moodcast.classifier import EmotionClassifier
 from moodcast.config import Config
-from moodcast.detector import crop_face, make_detector
 from moodcast.errors import MoodcastError
+from moodcast.vision.camera import Replay, SourceError, make_live_source
+from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.detector import crop_face, make_detector
 
 
 class OutputError(MoodcastError):
