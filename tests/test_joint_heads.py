@@ -8,7 +8,7 @@ import pytest
 
 from edge_model import heads
 from edge_model.select import candidates
-from moodcast.preprocess import prepare_batch
+from moodcast.vision.preprocess import prepare_batch
 from tests.test_train import fixture_faces, run_args, small_npz
 
 torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
@@ -69,7 +69,7 @@ def test_the_two_heads_fold_into_one_layer_equal_to_the_weighted_log_probabiliti
 
 def test_selection_tries_every_head_weight_and_the_exported_model_computes_the_chosen_one(tmp_path):
     pytest.importorskip("tensorflow", reason="needs the train extra (tensorflow-cpu)")
-    from moodcast.classifier import EmotionClassifier
+    from moodcast.vision.classifier import EmotionClassifier
     from quantize import convert
 
     data, run = joint_run(tmp_path)
