@@ -21,6 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from edge_model.calibration import refresh_reference
 from edge_model.dataset import describe_targets
 from edge_model.evaluate import PROTOCOL_NAMES, file_facts
 from edge_model.handoff import HANDOFF_RECORD
@@ -484,6 +485,7 @@ def main(argv=None) -> int:
     for key in files:
         update_json_card(Path(files[key]["path"]), json_card_fields(facts, key))
         print(f"updated {Path(files[key]['path']).with_suffix('.json')}")
+    refresh_reference(args.model, Path(metrics["data"]["path"]))  # what a resting-face calibration aims at
     args.out.write_text(render(facts))
     print(f"wrote {args.out}")
     return 0

@@ -71,6 +71,8 @@ def test_entities_and_topics():
         "homeassistant/switch/moodcast_livingroom/autoplay/config",
         "homeassistant/sensor/moodcast_livingroom/music/config",
         "homeassistant/sensor/moodcast_livingroom/video/config",
+        "homeassistant/button/moodcast_livingroom/calibrate/config",
+        "homeassistant/button/moodcast_livingroom/reset_calibration/config",
         "homeassistant/button/moodcast_livingroom/snapshot_stats/config",
         "homeassistant/sensor/moodcast_livingroom/fps/config",
         "homeassistant/sensor/moodcast_livingroom/cpu/config",
@@ -82,7 +84,7 @@ def test_unique_ids_are_stable_and_distinct():
     ids = [cfg["unique_id"] for _, cfg in configs()]
     assert ids == [f"moodcast_livingroom_{k}" for k in
                    ("mood", "confidence", "face", "paused", "policy", "autoplay", "music", "video",
-                    "snapshot_stats", "fps", "cpu")]
+                    "calibrate", "reset_calibration", "snapshot_stats", "fps", "cpu")]
     assert ids == [cfg["unique_id"] for _, cfg in configs()]
     assert len({cfg["unique_id"] for _, cfg in configs("kitchen")} & set(ids)) == 0
 
@@ -138,7 +140,7 @@ def test_command_topics_are_contract_commands_and_their_payloads_parse():
             assert parse_command(name, option.encode()).value == option
         if "payload_press" in cfg:  # button
             parse_command(name, cfg["payload_press"].encode())
-    assert commanded == {"paused", "policy", "autoplay", "snapshot_stats"}
+    assert commanded == {"paused", "policy", "autoplay", "snapshot_stats", "calibrate", "reset_calibration"}
 
 
 def test_state_topics_are_contract_topics_and_templates_use_real_fields():
@@ -152,6 +154,61 @@ def test_state_topics_are_contract_topics_and_templates_use_real_fields():
             for template_key in ("value_template", "json_attributes_template"):
                 for used in re.findall(r"value_json\.(\w+)", cfg.get(template_key, "")):
                     assert used in fields, (cfg["unique_id"], used)
+
+
+# Home Assistant's own rules for what it accepts, as of core 2026 (homeassistant/components/sensor/const.py
+# DEVICE_CLASS_UNITS and DEVICE_CLASS_STATE_CLASSES; mqtt/sensor.py validate_sensor_state_and_device_class_config;
+# entity categories from homeassistant/const.py). A device class used here must be listed, so a new one is checked.
+HA_UNITS = {"duration": {"d", "h", "min", "s", "ms"}}
+HA_STATE_CLASSES = {"duration": {"measurement", "total", "total_increasing"}, "enum": set()}
+HA_CATEGORIES = {"config", "diagnostic"}
+
+
+def ha_problems(component: str, cfg: dict) -> list[str]:
+    """What Home Assistant would refuse (or warn about and ignore) in one discovery config."""
+    problems = []
+    if cfg.get("entity_category", "config") not in HA_CATEGORIES:
+        problems.append(f"entity_category {cfg['entity_category']}")
+    if component == "button" and not cfg.get("command_topic"):
+        problems.append("a button needs command_topic")
+    if component != "sensor":
+        return problems
+    device_class, state_class, unit = cfg.get("device_class"), cfg.get("state_class"), cfg.get("unit_of_measurement")
+    if "options" in cfg:
+        if not cfg["options"]:
+            problems.append("an empty options list")
+        if state_class or unit:
+            problems.append("options together with state_class or unit_of_measurement")
+        if device_class != "enum":
+            problems.append("options without device class enum")
+    elif device_class == "enum":
+        problems.append("device class enum without options")
+    if device_class is not None and device_class not in HA_STATE_CLASSES:
+        problems.append(f"device class {device_class} is not in this test's table of HA's rules")
+    if device_class in HA_UNITS and unit not in HA_UNITS[device_class]:
+        problems.append(f"unit {unit!r} is not one of {sorted(HA_UNITS[device_class])} for {device_class}")
+    if device_class in HA_STATE_CLASSES and state_class and state_class not in HA_STATE_CLASSES[device_class]:
+        problems.append(f"state class {state_class} is not allowed for {device_class}")
+    if state_class not in (None, "measurement", "total", "total_increasing"):
+        problems.append(f"unknown state class {state_class}")
+    return problems
+
+
+def test_every_config_passes_home_assistants_rules():
+    for topic, cfg in configs():
+        assert ha_problems(topic.split("/")[1], cfg) == [], cfg["unique_id"]
+
+
+@pytest.mark.parametrize("component, cfg, problem", [
+    ("sensor", {"device_class": "enum", "options": ["a"], "state_class": "measurement"}, "options together"),
+    ("sensor", {"device_class": "enum"}, "enum without options"),
+    ("sensor", {"options": ["a"]}, "options without device class enum"),
+    ("sensor", {"device_class": "duration", "unit_of_measurement": "minutes"}, "unit 'minutes'"),
+    ("sensor", {"device_class": "timestamp"}, "not in this test's table"),
+    ("button", {"entity_category": "system"}, "entity_category system"),
+])
+def test_the_rules_catch_what_home_assistant_refuses(component, cfg, problem):
+    assert any(problem in p for p in ha_problems(component, cfg)), ha_problems(component, cfg)
 
 
 def test_select_and_enum_options_match_the_state_schema():

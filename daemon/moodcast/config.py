@@ -129,6 +129,10 @@ class DetectorConfig:
 class ModelConfig:
     path: str = _opt("")  # int8 .tflite with its .json card beside it; empty = the bundled model
     num_threads: int = _opt(2, range=(1, 64))
+    # how much of a stored resting-face calibration is taken out of each face's log-probabilities (0 = off);
+    # 1 was best in python -m bench.calibration
+    calibration_strength: float = _opt(1.0, range=(0.0, 1.0))
+    calibration_s: float = _opt(20.0, range=(5.0, 300.0))  # a calibration watches the face this long
 
 
 @dataclass(frozen=True)

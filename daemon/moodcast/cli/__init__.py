@@ -1,4 +1,5 @@
-"""The `moodcast` command line: run, check-config, preview, watch, demo, mqtt-cleanup, recommend, spotify-auth."""
+"""The `moodcast` command line: run, check-config, preview, watch, demo, calibrate, mqtt-cleanup, recommend,
+spotify-auth."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on the bundled sample faces with an embedded broker, and watch")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="learn the household's resting face (by the running service, or --camera here)")
+    p.add_argument("--reset", action="store_true", help="forget the stored calibration instead")
+    p.add_argument("--camera", action="store_true",
+                   help="calibrate in this process with the camera (the service must be stopped: it holds it)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("mqtt-cleanup", parents=[common],
                        help="remove this device's Home Assistant entities and retained topics")
@@ -137,6 +145,7 @@ def cmd_run(args, cfg) -> int:
 def cmd_check_config(args, cfg) -> int:
     from moodcast.cli.checks import check_detector_model, check_setup
     from moodcast.secrets import read_secret
+    from moodcast.service.calibration import describe as describe_calibration
     from moodcast.vision.classifier import EmotionClassifier
     from moodcast.vision.detector import make_detector
 
@@ -151,6 +160,7 @@ def cmd_check_config(args, cfg) -> int:
     mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}" if cfg.mqtt.enabled else "off"
     print(f"  mqtt     {mqtt}")
     print(f"  state    {cfg.state_dir}")
+    print(f"  calibration {describe_calibration(clf, cfg.state_dir, cfg.model)}")
     print(f"  spotify  {_spotify_status(cfg)}")
     youtube_key = cfg.youtube.enabled and read_secret("youtube_api_key", cfg.youtube.api_key_file)
     print(f"  youtube  {'API key found' if youtube_key else 'off (no API key)'}", flush=True)
@@ -204,6 +214,19 @@ def cmd_demo(args, _cfg) -> int:
     from moodcast.cli.demo import run_demo
 
     return run_demo(args.config, args.duration)
+
+
+def cmd_calibrate(args, cfg) -> int:
+    from moodcast.cli import calibrate
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    if args.camera:
+        return calibrate.with_camera(cfg, args.reset, out)
+    if not cfg.mqtt.enabled:
+        args.command_parser.error("[mqtt] enabled = false: there is no service to ask; use --camera")
+    return calibrate.over_mqtt(cfg, args.reset, out)
 
 
 def cmd_mqtt_cleanup(args, cfg) -> int:

@@ -87,6 +87,14 @@ ENTITIES: tuple[Entity, ...] = (
         "state_topic": "recommendation", "value_template": _first("videos"),
         "json_attributes_topic": "recommendation", "json_attributes_template": _first_attrs("videos"),
     }),
+    Entity("button", "calibrate", {
+        "name": "Calibrate resting face", "icon": "mdi:emoticon-neutral-outline",
+        "command_topic": f"{COMMAND_LEVEL}/calibrate", "payload_press": "PRESS",
+    }),
+    Entity("button", "reset_calibration", {
+        "name": "Reset calibration", "icon": "mdi:restore", "entity_category": "config",
+        "command_topic": f"{COMMAND_LEVEL}/reset_calibration", "payload_press": "PRESS",
+    }),
     Entity("button", "snapshot_stats", {
         "name": "Publish stats", "icon": "mdi:chart-box-outline", "entity_category": "diagnostic",
         "command_topic": f"{COMMAND_LEVEL}/snapshot_stats", "payload_press": "PRESS",

@@ -136,6 +136,22 @@ def command_event(command: str, ok: bool, value: bool | str | None, message: str
     return Event("command", {"command": command, "ok": ok, "value": value, "message": message})
 
 
+def calibration_started(duration_s: float) -> Event:
+    return Event("calibration_started", {"duration_s": round(float(duration_s), 1)})
+
+
+def calibration_done(faces: int, offset: Mapping[str, float], strength: float) -> Event:
+    """`offset` over the model's labels (centred, in log-probability units); `offset_size` its length."""
+    size = sum(float(v) ** 2 for v in offset.values()) ** 0.5
+    return Event("calibration_done", {"faces": int(faces), "offset_size": round(size, 3),
+                                      "offset": {k: round(float(v), 3) for k, v in offset.items()},
+                                      "strength": round(float(strength), 3)})
+
+
+def calibration_failed(reason: str, message: str, faces: int) -> Event:
+    return Event("calibration_failed", {"reason": str(reason), "message": message, "faces": int(faces)})
+
+
 # -- builders with the stamp, for tools and tests that want a finished payload
 
 def state(mood: str, confidence: float, scores: Mapping[str, float], faces: int, since: float,

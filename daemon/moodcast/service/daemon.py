@@ -25,13 +25,15 @@ from moodcast.mqtt.link import MqttLink
 from moodcast.mqtt.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
 from moodcast.mqtt.publisher import StatePublisher
 from moodcast.recommend.service import RecommendationService
+from moodcast.service.calibration import CalibrationRefused, Calibrator
 from moodcast.service.heap import return_large_buffers
 from moodcast.service.notify import Notifier
 from moodcast.service.settings import Settings, SettingsFile
 from moodcast.service.signals import EarlySignals
 from moodcast.service.stats import PipelineStats
 from moodcast.service.tracker import MoodChange, MoodTracker
-from moodcast.vision.analyzer import Analyzer
+from moodcast.vision.analyzer import Analysis, Analyzer
+from moodcast.vision.calibration import Failure
 from moodcast.vision.camera import Camera, Frame, IdleBackoff, Tick, TickReason
 from moodcast.vision.classifier import EmotionClassifier, ModelOutputError
 from moodcast.vision.detector import make_detector
@@ -53,6 +55,8 @@ class Daemon:
         self.notifier = Notifier()
         self.inbox = CommandInbox()
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
+        self.calibrator = Calibrator(self.classifier, config.state_dir, config.model)
+        self.calibrator.restore()
         self.analyzer = Analyzer(make_detector(config.detector), self.classifier, config.detector.faces)
         self.camera = Camera(config.camera, self.stop_event)
         self.camera.check()  # a replay that cannot play fails here, before `online` and READY
@@ -116,6 +120,7 @@ class Daemon:
         t1 = time.perf_counter()
         change = self.tracker.update(analysis.probs, frame.timestamp)
         t2 = time.perf_counter()
+        self._calibrate(analysis, frame.timestamp)
         self._faces_changed(len(analysis.faces), frame.timestamp)
         self._pace(len(analysis.faces), frame.timestamp)
         if change:
@@ -128,6 +133,12 @@ class Daemon:
         if self._tick_reason:
             self._tick_reason = None
             self.notifier.status(self._status_line())
+
+    def _calibrate(self, analysis: Analysis, t: float) -> None:
+        """Feed a running calibration the largest face's uncalibrated log-probabilities."""
+        largest = analysis.classified[0].scores.log_probs if analysis.classified else None
+        for event in self.calibrator.frame(len(analysis.faces), largest, t):
+            self.out.publish(event)
 
     def _model_fault(self, text: str) -> None:
         """Said once per distinct fault, not once per frame."""
@@ -149,6 +160,8 @@ class Daemon:
         # away for the first one, or a late subscriber, still hears about it
         if tick.reason is TickReason.RETRYING or (changed and tick.reason is TickReason.STALLED):
             self.out.publish(error_event("camera", text))
+            for event in self.calibrator.abort(Failure.CAMERA, f"{text}: calibrate again once it is back"):
+                self.out.publish(event)
 
     def _faces_changed(self, faces: int, t: float) -> None:
         if (faces > 0) != (self.faces > 0):
@@ -189,7 +202,7 @@ class Daemon:
         fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
                       mqtt_reconnects=self.link.reconnects if self.link else 0,
                       mqtt_dropped=self.link.dropped if self.link else 0,
-                      recommendations=self.recommender.stats())
+                      recommendations=self.recommender.stats(), calibration=self.calibrator.stats())
         self.out.publish(Stats(fields))
 
     # -- commands and reload (applied between frames) ---------------------------------------
@@ -202,7 +215,7 @@ class Daemon:
             text = f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames"
             log.warning(text)
             self.out.publish(error_event("commands", text))
-        results = [self._run_command(message) for message in self.inbox.take()]
+        results = [event for message in self.inbox.take() for event in self._run_command(message)]
         if results:
             # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
             # once per batch: a burst of commands costs one write
@@ -211,29 +224,41 @@ class Daemon:
                 self.out.publish(result)
             self._publish_state(force=True)
 
-    def _run_command(self, message: Incoming) -> Event:
-        """Apply one command; returns its result event (published once the batch is saved)."""
+    def _run_command(self, message: Incoming) -> list[Event]:
+        """Apply one command; returns its result event and what followed from it (published once the
+        batch is saved)."""
         try:
             command = parse_command(message.name, message.payload, message.size)
+            follow_up = self._apply(command)
         except CommandError as e:  # e.command: the name, shortened if it was junk
             log.warning("rejected command %s: %s", e.command, e.message)
-            return command_event(e.command, False, None, e.message)
-        self._apply(command)
-        return command_event(command.name, True, command.value, applied_message(command))
+            return [command_event(e.command, False, None, e.message)]
+        return [command_event(command.name, True, command.value, applied_message(command)), *follow_up]
 
-    def _apply(self, command: Command) -> None:
+    def _apply(self, command: Command) -> list[Event]:
+        """Apply a valid command; returns the events it caused. CommandError when it cannot apply now."""
+        if command.name == "calibrate":
+            if self.camera.paused.is_set():
+                raise CommandError("calibrate: the privacy pause is on (the camera is released)", command.name)
+            try:
+                return [self.calibrator.start()]
+            except CalibrationRefused as e:
+                raise CommandError(str(e), command.name) from None
+        if command.name == "reset_calibration":
+            return self.calibrator.reset()
         if command.setting is Setting.PAUSED:
+            log.info("privacy pause %s", "on: camera released" if command.switch else "off: capturing again")
             if command.switch:
                 self._privacy_pause()
-            else:
-                self.camera.paused.clear()
-            log.info("privacy pause %s", "on: camera released" if command.switch else "off: capturing again")
+                return self.calibrator.abort(Failure.PAUSED, "the privacy pause was switched on")
+            self.camera.paused.clear()
         elif command.setting is Setting.POLICY:
             self.recommender.set_policy(command.policy)
         elif command.setting is Setting.AUTOPLAY:
             self.recommender.set_autoplay(command.switch)
         elif command.name == "snapshot_stats":
             self._maybe_publish_stats(force=True)
+        return []
 
     def _privacy_pause(self) -> None:
         """Release the camera and forget what was seen: while paused, state says no_face and 0 faces."""
@@ -286,6 +311,7 @@ class Daemon:
             needs_restart.append("camera." + ",".join(camera_keys))
         for swap in swaps:  # nothing from here on may fail
             swap()
+        self.calibrator.restore()  # `moodcast calibrate --camera` may have stored a new one
         setup_logging(new.logging.level)
         self.config = dataclasses.replace(self.config, mood=new.mood, detector=new.detector, logging=new.logging,
                                           camera=self.camera.cfg)
@@ -297,7 +323,8 @@ class Daemon:
 def applied_message(command: Command) -> str:
     """The `message` of an accepted command's event, e.g. "policy set to uplift" (docs/mqtt.md)."""
     if command.setting is None:
-        return {"snapshot_stats": "stats published"}.get(command.name, f"{command.name} done")
+        return {"snapshot_stats": "stats published", "calibrate": "calibration started",
+                "reset_calibration": "calibration reset"}.get(command.name, f"{command.name} done")
     value = ("on" if command.value else "off") if isinstance(command.value, bool) else str(command.value)
     return {"paused": f"privacy pause {value}", "autoplay": f"autoplay {value}"}.get(
         command.setting, f"{command.setting} set to {value}")
