@@ -76,6 +76,7 @@ def test_entities_and_topics():
         "homeassistant/button/moodcast_livingroom/snapshot_stats/config",
         "homeassistant/sensor/moodcast_livingroom/fps/config",
         "homeassistant/sensor/moodcast_livingroom/cpu/config",
+        *(f"homeassistant/sensor/moodcast_livingroom/{mood}_minutes_today/config" for mood in MOODS),
     ]
 
 
@@ -84,7 +85,8 @@ def test_unique_ids_are_stable_and_distinct():
     ids = [cfg["unique_id"] for _, cfg in configs()]
     assert ids == [f"moodcast_livingroom_{k}" for k in
                    ("mood", "confidence", "face", "paused", "policy", "autoplay", "music", "video",
-                    "calibrate", "reset_calibration", "snapshot_stats", "fps", "cpu")]
+                    "calibrate", "reset_calibration", "snapshot_stats", "fps", "cpu",
+                    *(f"{mood}_minutes_today" for mood in MOODS))]
     assert ids == [cfg["unique_id"] for _, cfg in configs()]
     assert len({cfg["unique_id"] for _, cfg in configs("kitchen")} & set(ids)) == 0
 
@@ -284,6 +286,20 @@ def test_recommendation_templates():
     assert render(c["music"]["value_template"], empty) == render(c["video"]["value_template"], empty) == "none"
     assert json.loads(render(c["music"]["json_attributes_template"], empty)) == {}
     assert len(render(c["music"]["value_template"], a_recommendation(title="x" * 400))) == 255  # HA's state limit
+
+
+def test_minutes_sensors_render_the_history_as_numbers_for_a_duration_in_minutes():
+    from moodcast.service.history import Day
+
+    day = Day("2026-05-01")
+    day.count("happy", True, 125.0)
+    history = payloads.stamp(payloads.History(day.summary()).body(), NOW)
+    Draft202012Validator(payloads.load_schema("history")).validate(history)
+    for mood in MOODS:
+        cfg = by_key()[f"{mood}_minutes_today"]
+        assert (cfg["device_class"], cfg["unit_of_measurement"], cfg["state_class"]) == (
+            "duration", "min", "total_increasing")
+        assert float(render(cfg["value_template"], history)) == (2.0 if mood == "happy" else 0.0)
 
 
 def test_stats_templates():

@@ -15,7 +15,7 @@ from moodcast.mqtt import payloads
 from moodcast.mqtt.payloads import TOPICS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"
-SCHEMAS = ("availability", "state", "event", "recommendation", "playback", "stats")
+SCHEMAS = ("availability", "state", "event", "recommendation", "playback", "stats", "history")
 NOW = 1777650245.123456  # 2026-05-01T15:44:05.123Z
 
 
@@ -72,7 +72,8 @@ def test_unknown_schema_name_is_a_clear_error():
 
 
 def test_topic_qos_and_retain_follow_the_contract():
-    assert {n for n, t in TOPICS.items() if t.retain} == {"availability", "state", "recommendation", "playback"}
+    assert {n for n, t in TOPICS.items() if t.retain} == {"availability", "state", "recommendation", "playback",
+                                                         "history"}
     assert TOPICS["stats"].qos == 0 and all(t.qos == 1 for n, t in TOPICS.items() if n != "stats")
     assert payloads.base_topic("moodcast/", "kitchen") == "moodcast/kitchen"
 
@@ -250,6 +251,34 @@ def test_recommendation_schema_rejects_drift(drift):
 ])
 def test_stats_schema_rejects_drift(drift):
     assert rejects("stats", drift(a_stats()))
+
+
+def a_history():
+    from moodcast.service.history import Day
+
+    day = Day("2026-05-01")
+    day.count("happy", True, 754.0)
+    return payloads.stamp(payloads.History(day.summary()).body(), NOW)
+
+
+@pytest.mark.parametrize("drift", [
+    lambda h: {**h, "date": "01.05.2026"},
+    lambda h: {**h, "minutes": _without(h["minutes"], "sad")},
+    lambda h: {**h, "minutes": {**h["minutes"], "happy": -1}},
+    lambda h: {**h, "longest_minutes": {**h["longest_minutes"], "joy": 1}},
+    lambda h: {**h, "mood_changes": 1.5},
+    lambda h: {**h, "face_minutes": 2000},
+    lambda h: _without(h, "date"),
+])
+def test_history_and_the_daily_summary_reject_drift(drift):
+    history = a_history()
+    assert not rejects("history", history) and history["minutes"]["happy"] == 12.5
+    assert rejects("history", drift(history))
+    fields = {k: v for k, v in history.items() if k not in ("schema", "timestamp")}
+    event = payloads.stamp(payloads.daily_summary(fields, complete=True).body(), NOW)
+    assert not rejects("event", event)
+    assert rejects("event", payloads.stamp(drift(event), NOW))
+    assert rejects("event", {**event, "complete": "yes"})
 
 
 def test_playback_and_availability_schemas_reject_drift():

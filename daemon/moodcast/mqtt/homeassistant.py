@@ -3,7 +3,7 @@
 Each entity is a retained JSON config on
 `<discovery_prefix>/<component>/moodcast_<device_id>/<key>/config`; an empty retained payload on
 the same topic removes the entity. Entities read the contract topics (`state`, `recommendation`,
-`stats`) through value templates and send commands to `<base>/set/<name>`, so nothing here
+`stats`, `history`) through value templates and send commands to `<base>/set/<name>`, so nothing here
 adds topics of its own.
 
 Home Assistant publishes `online` on `<discovery_prefix>/status` when it (re)starts and then
@@ -17,7 +17,7 @@ import copy
 from typing import Any, NamedTuple
 
 from moodcast.config import sanitise_id
-from moodcast.labels import POLICIES, STATES
+from moodcast.labels import MOODS, POLICIES, STATES
 from moodcast.mqtt.payloads import COMMAND_LEVEL, OFFLINE, ONLINE
 
 MANUFACTURER = "moodcast"
@@ -43,6 +43,11 @@ def _first(field: str) -> str:
 def _first_attrs(field: str) -> str:
     return f"{{{{ (value_json.{field}[0] if value_json.{field} else {{}}) | tojson }}}}"
 
+
+MOOD_ICONS = {"angry": "mdi:emoticon-angry-outline", "disgust": "mdi:emoticon-sick-outline",
+              "fear": "mdi:emoticon-frown-outline", "happy": "mdi:emoticon-happy-outline",
+              "sad": "mdi:emoticon-sad-outline", "surprise": "mdi:emoticon-excited-outline",
+              "neutral": "mdi:emoticon-neutral-outline"}
 
 ENTITIES: tuple[Entity, ...] = (
     Entity("sensor", "mood", {
@@ -109,6 +114,14 @@ ENTITIES: tuple[Entity, ...] = (
         "state_topic": "stats", "value_template": "{{ value_json.cpu_percent }}",
         "unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 0,
     }),
+    # Minutes in each mood today: total_increasing, so Home Assistant's long-term statistics chart days and
+    # weeks from discovery alone (the drop to 0 at midnight starts a new cycle).
+    *(Entity("sensor", f"{mood}_minutes_today", {
+        "name": f"{mood.capitalize()} minutes today", "icon": MOOD_ICONS[mood],
+        "state_topic": "history", "value_template": f"{{{{ value_json.minutes.{mood} }}}}",
+        "device_class": "duration", "unit_of_measurement": "min", "state_class": "total_increasing",
+        "suggested_display_precision": 0,
+    }) for mood in MOODS),
 )
 
 _TOPIC_KEYS = ("state_topic", "command_topic", "json_attributes_topic")

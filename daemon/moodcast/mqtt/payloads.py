@@ -36,6 +36,7 @@ TOPICS: dict[str, Topic] = {
     "recommendation": Topic(1, True),
     "playback": Topic(1, True),
     "stats": Topic(0, False),
+    "history": Topic(1, True),
 }
 COMMAND_LEVEL = "set"  # commands arrive on <base>/set/<name>
 
@@ -107,6 +108,17 @@ class Stats(Message):
 
 
 @dataclass(frozen=True)
+class History(Message):
+    """The retained `<base>/history`: today's minutes per mood (schemas/history.schema.json)."""
+
+    kind: ClassVar[str] = "history"
+    summary: Mapping[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.summary)
+
+
+@dataclass(frozen=True)
 class Event(Message):
     """`<base>/event`: `type` plus the fields of its kind (schemas/event.schema.json)."""
 
@@ -134,6 +146,12 @@ def error_event(component: str, message: str) -> Event:
 
 def command_event(command: str, ok: bool, value: bool | str | None, message: str) -> Event:
     return Event("command", {"command": command, "ok": ok, "value": value, "message": message})
+
+
+def daily_summary(summary: Mapping[str, Any], complete: bool) -> Event:
+    """A day's minutes per mood, longest stretches, changes and face minutes; `complete` at midnight,
+    false for today so far (set/snapshot_stats)."""
+    return Event("daily_summary", {**summary, "complete": complete})
 
 
 def calibration_started(duration_s: float) -> Event:

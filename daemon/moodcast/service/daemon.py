@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from moodcast import __version__
@@ -22,11 +23,12 @@ from moodcast.labels import MOODS
 from moodcast.logs import setup_logging
 from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
 from moodcast.mqtt.link import MqttLink
-from moodcast.mqtt.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
+from moodcast.mqtt.payloads import Message, State, Stats, command_event, error_event, faces_event, mood_changed
 from moodcast.mqtt.publisher import StatePublisher
 from moodcast.recommend.service import RecommendationService
 from moodcast.service.calibration import CalibrationRefused, Calibrator
 from moodcast.service.heap import return_large_buffers
+from moodcast.service.history import MoodHistory
 from moodcast.service.notify import Notifier
 from moodcast.service.settings import Settings, SettingsFile
 from moodcast.service.signals import EarlySignals
@@ -68,6 +70,7 @@ class Daemon:
         self.recommender = RecommendationService(config, self.out.publish_body)
         self.settings_file = SettingsFile(config.state_dir)
         self._restore_settings()
+        self.history = MoodHistory(config.state_dir)
         self.faces = 0
         self._last_frame_ts = 0.0
         self._mood_since_wall = time.time()
@@ -95,6 +98,7 @@ class Daemon:
                     self._idle(item)
                 elif not self.camera.paused.is_set():  # a frame grabbed before a pause is not analysed
                     self._process(item)
+                self._record_history()
                 self._maybe_publish_stats()
                 if self.stop_event.is_set():
                     break
@@ -106,6 +110,7 @@ class Daemon:
         self.notifier.stopping()
         log.info("stopping")
         self.recommender.stop()
+        self.history.save()
         if self.link:
             self.link.stop()
 
@@ -139,6 +144,11 @@ class Daemon:
         largest = analysis.classified[0].scores.log_probs if analysis.classified else None
         for event in self.calibrator.frame(len(analysis.faces), largest, t):
             self.out.publish(event)
+
+    def _record_history(self) -> None:
+        """Today's minutes per mood: counted every turn, published every minute, the summary at midnight."""
+        for message in self.history.observe(self.tracker.mood, self.faces > 0):
+            self.out.publish(message)
 
     def _model_fault(self, text: str) -> None:
         """Said once per distinct fault, not once per frame."""
@@ -224,7 +234,7 @@ class Daemon:
                 self.out.publish(result)
             self._publish_state(force=True)
 
-    def _run_command(self, message: Incoming) -> list[Event]:
+    def _run_command(self, message: Incoming) -> list[Message]:
         """Apply one command; returns its result event and what followed from it (published once the
         batch is saved)."""
         try:
@@ -235,8 +245,8 @@ class Daemon:
             return [command_event(e.command, False, None, e.message)]
         return [command_event(command.name, True, command.value, applied_message(command)), *follow_up]
 
-    def _apply(self, command: Command) -> list[Event]:
-        """Apply a valid command; returns the events it caused. CommandError when it cannot apply now."""
+    def _apply(self, command: Command) -> Sequence[Message]:
+        """Apply a valid command; returns what it caused to publish. CommandError when it cannot apply now."""
         if command.name == "calibrate":
             if self.camera.paused.is_set():
                 raise CommandError("calibrate: the privacy pause is on (the camera is released)", command.name)
@@ -258,6 +268,7 @@ class Daemon:
             self.recommender.set_autoplay(command.switch)
         elif command.name == "snapshot_stats":
             self._maybe_publish_stats(force=True)
+            return [self.history.publish(), self.history.snapshot()]
         return []
 
     def _privacy_pause(self) -> None:
