@@ -142,6 +142,9 @@ class MoodConfig:
     switch_margin: float = _opt(0.10, range=(0.0, 1.0))  # a new mood must beat the current one by this much
     min_dwell_s: float = _opt(0.6, range=(0.0, 600.0))  # a candidate mood must hold this long to become current
     no_face_after_s: float = _opt(2.0, range=(0.0, 600.0))  # seconds without a face before the mood is 'no_face'
+    # with [detector] faces = "all", each face is smoothed on its own and the room's mood is the largest
+    # face's, the one most faces hold, or the most negative one some face holds (for uplift music)
+    room: str = _opt("largest", choices=("largest", "majority", "any_negative"))
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,9 @@ def _state(data: dict) -> str:
         seen += ", mood settling"
     elif mood not in ("no_face", None) and not faces:
         seen += ", mood held for a moment"
+    room = data.get("room")
+    if room:  # [detector] faces = "all": whose mood the room has, and each face's
+        seen += f"; room by {room.get('policy')}: {', '.join(map(str, room.get('face_moods') or [])) or '-'}"
     return f"{shown}  ({seen}){' [paused]' if data.get('paused') else ''}"
 
 

@@ -82,9 +82,10 @@ class State(Message):
     paused: bool
     policy: str
     autoplay: bool
+    room: Mapping[str, Any] | None = None  # with [detector] faces = "all": service.room.RoomState.body()
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "mood": self.mood,
             "confidence": round(float(self.confidence), 3),
             "scores": _scores(self.scores),
@@ -94,6 +95,9 @@ class State(Message):
             "policy": str(self.policy),
             "autoplay": bool(self.autoplay),
         }
+        if self.room is not None:
+            body["room"] = dict(self.room)
+        return body
 
 
 @dataclass(frozen=True)

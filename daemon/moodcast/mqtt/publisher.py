@@ -39,7 +39,7 @@ class StatePublisher:
     def state(self, state: State, force: bool = False) -> None:
         """The retained state, when something but the scores changed, or a score moved by SCORE_CHANGE
         (at most once per STATE_REFRESH_S), or `force`."""
-        key = (state.mood, state.faces, state.paused, state.policy, state.autoplay)
+        key = (state.mood, state.faces, state.paused, state.policy, state.autoplay, state.room)
         now = time.monotonic()
         last = self._last_state
         moved = last is None or any(abs(v - last[1].get(k, 0)) >= SCORE_CHANGE for k, v in state.scores.items())

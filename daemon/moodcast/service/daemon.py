@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from moodcast import __version__
@@ -30,10 +30,11 @@ from moodcast.service.calibration import CalibrationRefused, Calibrator
 from moodcast.service.heap import return_large_buffers
 from moodcast.service.history import MoodHistory
 from moodcast.service.notify import Notifier
+from moodcast.service.room import RoomTracker, SeenFace, make_tracker
 from moodcast.service.settings import Settings, SettingsFile
 from moodcast.service.signals import EarlySignals
 from moodcast.service.stats import PipelineStats
-from moodcast.service.tracker import MoodChange, MoodTracker
+from moodcast.service.tracker import MoodChange
 from moodcast.vision.analyzer import Analysis, Analyzer
 from moodcast.vision.calibration import Failure
 from moodcast.vision.camera import Camera, Frame, IdleBackoff, Tick, TickReason
@@ -63,7 +64,7 @@ class Daemon:
         self.camera = Camera(config.camera, self.stop_event)
         self.camera.check()  # a replay that cannot play fails here, before `online` and READY
         self.backoff = IdleBackoff(config.camera)
-        self.tracker = MoodTracker(config.mood, self.classifier.labels, start=0.0)
+        self.tracker = make_tracker(config.detector.faces, config.mood, self.classifier.labels, start=0.0)
         self.stats = PipelineStats()
         self.link = MqttLink(config.mqtt, config.device_id, self.inbox.put) if config.mqtt.enabled else None
         self.out = StatePublisher(self.link, config.mqtt.stats_interval_s)
@@ -123,7 +124,7 @@ class Daemon:
             self._model_fault(str(e))
             return
         t1 = time.perf_counter()
-        change = self.tracker.update(analysis.probs, frame.timestamp)
+        change = self._track(analysis, frame.timestamp)
         t2 = time.perf_counter()
         self._calibrate(analysis, frame.timestamp)
         self._faces_changed(len(analysis.faces), frame.timestamp)
@@ -138,6 +139,12 @@ class Daemon:
         if self._tick_reason:
             self._tick_reason = None
             self.notifier.status(self._status_line())
+
+    def _track(self, analysis: Analysis, t: float) -> MoodChange | None:
+        if isinstance(self.tracker, RoomTracker):  # every face on its own, followed by its track number
+            return self.tracker.update([SeenFace(c.face.track, c.face.area, c.scores.probs)
+                                        for c in analysis.classified], t)
+        return self.tracker.update(analysis.probs, t)
 
     def _calibrate(self, analysis: Analysis, t: float) -> None:
         """Feed a running calibration the largest face's uncalibrated log-probabilities."""
@@ -202,8 +209,10 @@ class Daemon:
     # -- publishing (self.out stamps and rate-limits) -----------------------------------------
     def _publish_state(self, force: bool = False) -> None:
         t = self.tracker
+        room = t.state().body() if isinstance(t, RoomTracker) else None
         self.out.state(State(t.mood, t.confidence, _all_moods(t.scores), self.faces, self._mood_since_wall,
-                             self.camera.paused.is_set(), self.recommender.policy, self.recommender.autoplay), force)
+                             self.camera.paused.is_set(), self.recommender.policy, self.recommender.autoplay,
+                             room), force)
 
     def _maybe_publish_stats(self, force: bool = False) -> None:
         if not self.out.stats_due(force):
@@ -310,7 +319,7 @@ class Daemon:
         self.notifier.reloading()
         try:  # everything is validated and built first: a bad part must not leave a half-swapped daemon
             new = config_module.load(self.config.source_path)
-            swaps = [self.tracker.reconfigure(new.mood), self.analyzer.reconfigure(new.detector),
+            swaps = [self._tracker_swap(new), self.analyzer.reconfigure(new.detector),
                      self.camera.reconfigure(new.camera), self.backoff.reconfigure(new.camera)]
         except MoodcastError as e:
             log.error("reload refused, keeping the running configuration: %s", e)
@@ -329,6 +338,20 @@ class Daemon:
         log.info("configuration reloaded%s",
                  f"; restart needed for: {', '.join(needs_restart)}" if needs_restart else "")
         self.notifier.ready(self._status_line())
+
+
+    def _tracker_swap(self, new: Config) -> Callable[[], None]:
+        """A reload: new [mood] settings for the tracker; a new kind of tracker when [detector] faces changed."""
+        if (new.detector.faces == "all") == isinstance(self.tracker, RoomTracker):
+            return self.tracker.reconfigure(new.mood)
+        tracker = make_tracker(new.detector.faces, new.mood, self.classifier.labels, self._last_frame_ts)
+
+        def swap() -> None:
+            change = self.tracker.reset(self._last_frame_ts)
+            self.tracker = tracker
+            if change:
+                self._mood_changed(change)
+        return swap
 
 
 def applied_message(command: Command) -> str:

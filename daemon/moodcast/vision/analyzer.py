@@ -28,8 +28,8 @@ class Analysis:
 
     @property
     def probs(self) -> np.ndarray | None:
-        """The mean probabilities of the classified faces over classifier.labels; None when no face was found."""
-        return np.mean([c.scores.probs for c in self.classified], axis=0) if self.classified else None
+        """The largest face's probabilities over classifier.labels; None when no face was found."""
+        return self.classified[0].scores.probs if self.classified else None
 
 
 class Analyzer:
