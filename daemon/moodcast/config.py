@@ -26,6 +26,7 @@ from typing import Any
 
 from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import MOODS, POLICIES, Policy
+from moodcast.topics import Topics, prefix_problem, sanitise_id
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,15 +62,6 @@ def _wire_string(limit: int):
             return f"expected at most {limit} bytes on one line, without control characters"
         return None
     return check
-
-
-def _topic_prefix(value: str) -> str | None:
-    """The first levels of every topic: brokers refuse wildcards in a published (or will) topic."""
-    if not value.strip("/"):
-        return 'expected a topic prefix such as "moodcast", not empty or only "/"'
-    if any(c in value for c in "+#\0"):
-        return "expected a topic prefix without the wildcards + and # (or NUL)"
-    return _wire_string(128)(value)
 
 
 def _host(value: str) -> str | None:
@@ -155,7 +147,7 @@ class MqttConfig:
     host: str = _opt("localhost", check=_host)
     port: int = _opt(1883, range=(1, 65535))
     protocol: str = _opt("3.1.1", choices=("3.1.1", "5"))
-    prefix: str = _opt("moodcast", check=_topic_prefix)
+    prefix: str = _opt("moodcast", check=prefix_problem)
     device_id: str = _opt("", check=_wire_string(64))  # empty = this machine's host name
     client_id: str = _opt("", check=_wire_string(128))  # empty = moodcast-<device_id>
     keepalive_s: int = _opt(30, range=(5, 3600))
@@ -165,7 +157,7 @@ class MqttConfig:
     reconnect_max_s: float = _opt(60.0, range=(1.0, 3600.0))
     stats_interval_s: float = _opt(60.0, range=(1.0, 86400.0))
     discovery: bool = _opt(True)  # Home Assistant MQTT discovery
-    discovery_prefix: str = _opt("homeassistant", check=_topic_prefix)
+    discovery_prefix: str = _opt("homeassistant", check=prefix_problem)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -336,6 +328,9 @@ class Config:
     def device_id(self) -> str:
         return sanitise_id(self.mqtt.device_id or socket.gethostname())
 
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.mqtt.prefix, self.device_id, self.mqtt.discovery_prefix)
 
     @property
     def state_dir(self) -> Path:
@@ -345,12 +340,6 @@ class Config:
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "moodcast"
-
-
-def sanitise_id(text: str) -> str:
-    """MQTT topic level / Home Assistant id: [a-zA-Z0-9_-] only, never empty."""
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in text.strip())
-    return cleaned.strip("_") or "moodcast"
 
 
 MAX_CONFIG_BYTES = 1 << 20  # the reference file is 10 KB; this stops `-c /dev/zero` eating the memory
