@@ -261,7 +261,7 @@ class Camera:
         if self.cfg.source == "replay":
             self.replay_source().check()
 
-    def frames(self) -> Iterator[Frame | Tick]:
+    def frames(self) -> Generator[Frame | Tick, None, None]:
         if self.cfg.source == "replay":
             yield from self._replay()
         else:
