@@ -19,7 +19,7 @@ STATE_REFRESH_S = 1.0  # at most this often for score-only updates of the retain
 SCORE_CHANGE = 0.05  # ...and only when a score moved by this much
 
 
-class StatePublisher:
+class Publisher:
     def __init__(self, link: MqttLink | None, stats_interval_s: float):
         self.link = link
         self.stats_interval_s = stats_interval_s
