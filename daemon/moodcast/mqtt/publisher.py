@@ -58,9 +58,9 @@ class StatePublisher:
         self._last_stats_at = now
         return True
 
-    def discovery(self, device_id: str, discovery_prefix: str, version: str) -> None:
+    def discovery(self, version: str) -> None:
         """Home Assistant's discovery configs (retained)."""
         if not self.link:
             return
-        for topic, cfg in homeassistant.discovery_messages(device_id, self.link.base, discovery_prefix, version):
+        for topic, cfg in homeassistant.discovery_messages(self.link.topics, version):
             self.link.publish_raw(topic, payloads.encode(cfg), qos=1, retain=True)

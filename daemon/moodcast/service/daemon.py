@@ -59,7 +59,7 @@ class Daemon:
         self.backoff = IdleBackoff(config.camera)
         self.tracker = MoodTracker(config.mood, self.classifier.labels, start=0.0)
         self.stats = PipelineStats()
-        self.link = MqttLink(config.mqtt, config.device_id, self.inbox.put) if config.mqtt.enabled else None
+        self.link = MqttLink(config.mqtt, config.topics, self.inbox.put) if config.mqtt.enabled else None
         self.out = StatePublisher(self.link, config.mqtt.stats_interval_s)
         self.recommender = RecommendationService(config, self.out.publish_body)
         self.settings_file = SettingsFile(config.state_dir)
@@ -78,7 +78,7 @@ class Daemon:
         if self.link:
             self.link.start()
             if self.config.mqtt.discovery:
-                self.out.discovery(self.config.device_id, self.config.mqtt.discovery_prefix, __version__)
+                self.out.discovery(__version__)
         self.recommender.start()
         self._publish_state(force=True)
         self.notifier.ready(f"model {self.classifier.path.name}, camera {self.config.camera.source}")
