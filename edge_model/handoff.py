@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_model import heads
 from edge_model.architecture import BN_EPSILON, VGG16_BLOCKS
 from edge_model.select import adjust
 
@@ -67,7 +68,8 @@ def load_selected(run: Path) -> tuple[dict, dict, dict]:
         raise SystemExit(f"error: {selection_path} is missing: run python -m edge_model.select --run {run} first")
     selection = json.loads(selection_path.read_text())
     state = torch.load(run / f"epoch_{selection['chosen']['epoch']:03d}.pt", map_location="cpu")
-    return config, selection, state
+    # a joint network's two heads become the one 7-way output the device runs (edge_model.heads)
+    return config, selection, heads.fold_state(state, selection["chosen"].get("fer2013_head_weight", 0.0))
 
 
 def keras_model(run: Path):

@@ -3,7 +3,10 @@
     python -m edge_model.train --data ../shared/data/fer2013.npz --out runs/vgg16_w100 --epochs 24
 
 Targets are the FER+ vote distributions (optionally mixed with the original FER2013 label), with
-class re-weighting so that disgust and fear are learnt at all. After every epoch the PublicTest
+class re-weighting so that disgust and fear are learnt at all. With --fer2013-head the network has a
+second 7-way head on the same trunk, trained on the original FER2013 label at the same time: both label
+families are learnt, and edge_model.select folds the two heads into the one output the device runs
+(edge_model.heads). After every epoch the PublicTest
 logits are saved; edge_model.select later picks the checkpoint and the logit adjustment on
 PublicTest only. PrivateTest is never touched here.
 """
@@ -17,13 +20,14 @@ import math
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge_model import dataset
+from edge_model import dataset, heads
 from edge_model.architecture import model_name
 from edge_model.augment import augment_batch
 from edge_model.net import VGG16, to_nchw
@@ -48,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="weight of the original FER2013 label in the target (the rest is the FER+ vote distribution)")
     p.add_argument("--class-weight-power", type=float, default=0.5,
                    help="loss weight of a class = (1/prior)^power, normalised; 0 = plain cross-entropy")
+    p.add_argument("--fer2013-head", type=float, default=0.0,
+                   help="loss weight of a second head trained on the original FER2013 label (0: one head)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
@@ -87,6 +93,44 @@ def class_weights(targets: np.ndarray, power: float) -> np.ndarray:
     return (w / float((targets @ w).mean())).astype(np.float32)
 
 
+@dataclass
+class Objective:
+    """What one batch is scored against: the FER+ targets for the first head and, in a joint network, the
+    original FER2013 label for the second, each class re-weighted."""
+
+    votes: np.ndarray  # (N, 7) target distributions
+    vote_weights: torch.Tensor  # (7,)
+    labels: np.ndarray  # (N,) original FER2013 labels
+    label_weights: torch.Tensor  # (7,)
+    label_head: float  # loss weight of the FER2013 head; 0 = a single head
+
+    @property
+    def outputs(self) -> int:
+        return N_CLASSES * (2 if self.label_head else 1)
+
+    def loss(self, logits: torch.Tensor, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+        y = torch.from_numpy(self.votes[idx]).to(device)
+        per_face = -(y * F.log_softmax(logits[:, :N_CLASSES].float(), dim=1)).sum(dim=1) * (y @ self.vote_weights)
+        loss = per_face.mean()
+        if self.label_head:
+            target = torch.from_numpy(self.labels[idx]).to(device)
+            loss = loss + self.label_head * F.cross_entropy(logits[:, N_CLASSES:].float(), target,
+                                                            weight=self.label_weights)
+        return loss
+
+    def hits(self, logits: torch.Tensor, idx: np.ndarray) -> int:
+        """Training faces whose FER+ head agrees with the targets' top class."""
+        return int((logits[:, :N_CLASSES].argmax(1).cpu().numpy() == self.votes[idx].argmax(1)).sum())
+
+
+def objective(train: dataset.Split, votes: np.ndarray, args: argparse.Namespace,
+              device: torch.device) -> Objective:
+    onehot = np.eye(N_CLASSES, dtype=np.float32)[train.labels]
+    return Objective(votes, torch.from_numpy(class_weights(votes, args.class_weight_power)).to(device),
+                     train.labels, torch.from_numpy(class_weights(onehot, args.class_weight_power)).to(device),
+                     args.fer2013_head)
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -106,14 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         train, y_train = train.subset(slice(0, args.limit)), y_train[: args.limit]
         val = val.subset(slice(0, args.limit))
     prior = y_train.mean(axis=0)
-    weights = torch.from_numpy(class_weights(y_train, args.class_weight_power)).to(device)
+    goal = objective(train, y_train, args, device)
 
     torch.manual_seed(args.seed)
-    model = VGG16(N_CLASSES, args.width).to(device).to(memory_format=torch.channels_last)
+    model = VGG16(goal.outputs, args.width).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                                 weight_decay=args.weight_decay)
     if args.init:
-        model.load_state_dict(torch.load(args.init, map_location=device))
+        state = torch.load(args.init, map_location=device)
+        model.load_state_dict(heads.widen_state(state) if args.fer2013_head else state)
     start_epoch = _resume(model, optimizer, args.out, device)
     _write_config(args, model, device, len(train), len(val), prior)
     print(f"training {model_name(args.width)} on {device}: {_params(model):,} params, {len(train)} train / "
@@ -123,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     last = args.epochs if not args.stop_after else min(args.epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, last):
         t0 = time.time()
-        loss, acc = train_epoch(model, optimizer, train.images, y_train, weights, epoch, args, device)
+        loss, acc = train_epoch(model, optimizer, train.images, goal, epoch, args, device)
         logits = predict_logits(model, x_val)
         np.save(args.out / f"val_logits_{epoch + 1:03d}.npy", logits)
         torch.save(model.state_dict(), args.out / f"epoch_{epoch + 1:03d}.pt")
@@ -132,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train_epoch(model, optimizer, images, targets, weights, epoch, args, device) -> tuple[float, float]:
+def train_epoch(model, optimizer, images, goal: Objective, epoch, args, device) -> tuple[float, float]:
     """One pass; batch order, augmentation and dropout depend only on (seed, epoch)."""
     model.train()
     torch.manual_seed(args.seed * 100_003 + epoch)
@@ -145,16 +190,14 @@ def train_epoch(model, optimizer, images, targets, weights, epoch, args, device)
         idx = order[i * args.batch:(i + 1) * args.batch]
         x = to_nchw(augment_batch(images[idx], np.random.default_rng((args.seed, epoch, i))))
         x = x.to(device).to(memory_format=torch.channels_last)
-        y = torch.from_numpy(targets[idx]).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16):
             logits = model(x)
-        per_face = -(y * F.log_softmax(logits.float(), dim=1)).sum(dim=1) * (y @ weights)
-        loss = per_face.mean()
+        loss = goal.loss(logits, idx, device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total_loss += float(loss.detach()) * len(idx)
-        correct += int((logits.argmax(1) == y.argmax(1)).sum())
+        correct += goal.hits(logits, idx)
         seen += len(idx)
         if i % 50 == 0:
             print(f"  epoch {epoch + 1} step {i}/{steps} loss {total_loss / seen:.4f}", flush=True)
@@ -209,11 +252,12 @@ def _hardware(device) -> str:
 
 def _log_epoch(out: Path, epoch: int, lr: float, loss: float, acc: float, val: dataset.Split, logits: np.ndarray,
                seconds: float) -> None:
+    """Each label family scored by its own head (a single head is scored on both)."""
     keep, fer = dataset.ferplus_eval_rows(val)
-    pred = logits.argmax(axis=1)
+    pred_plus, pred_orig = logits[:, :N_CLASSES].argmax(axis=1), logits[:, -N_CLASSES:].argmax(axis=1)
     row = {"epoch": epoch, "lr": round(lr, 6), "loss": round(loss, 4), "train_acc": round(acc, 4),
-           "val_ferplus_acc": round(float((pred[keep] == fer[keep]).mean()), 4),
-           "val_fer2013_acc": round(float((pred == val.labels).mean()), 4), "seconds": round(seconds, 1)}
+           "val_ferplus_acc": round(float((pred_plus[keep] == fer[keep]).mean()), 4),
+           "val_fer2013_acc": round(float((pred_orig == val.labels).mean()), 4), "seconds": round(seconds, 1)}
     path = out / "metrics.csv"
     new = not path.exists()
     with path.open("a", newline="") as f:

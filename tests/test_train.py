@@ -91,15 +91,16 @@ def test_class_weights_favour_rare_classes_and_keep_the_mean_weight():
     assert np.allclose(train.class_weights(y, power=0.0), 1.0)
 
 
-def candidate(epoch, tau, top1, f1):
-    return Candidate(epoch, tau, top1, f1, 0.0, 0.0, 0.0)
+def candidate(epoch, tau, top1, f1, balanced=0.0, w=0.0):
+    return Candidate(epoch, tau, top1, f1, 0.0, 0.0, balanced, w)
 
 
-def test_selection_rule_prefers_macro_f1_within_a_point_of_the_best_top1():
-    pool = [candidate(5, 0.0, 0.850, 0.60), candidate(5, 1.0, 0.841, 0.66),  # within 1 point: eligible
-            candidate(6, 2.0, 0.820, 0.70),  # higher macro-F1 but 3 points down: not eligible
-            candidate(6, 0.0, 0.845, 0.62)]
-    assert (choose(pool).epoch, choose(pool).tau) == (5, 1.0)
+def test_selection_rule_prefers_fer2013_balanced_accuracy_within_a_point_of_the_best_ferplus_top1():
+    pool = [candidate(5, 0.0, 0.850, 0.60, 0.55), candidate(5, 1.0, 0.841, 0.66, 0.60, w=0.3),  # within 1 point
+            candidate(6, 2.0, 0.820, 0.70, 0.66),  # higher balanced accuracy but 3 points down: not eligible
+            candidate(6, 0.0, 0.845, 0.62, 0.58), candidate(7, 0.5, 0.8405, 0.50, 0.60)]  # tie: macro-F1 decides
+    chosen = choose(pool)
+    assert (chosen.epoch, chosen.tau, chosen.fer2013_head_weight) == (5, 1.0, 0.3)
 
 
 def converted_tiny_run(tmp_path):
