@@ -10,8 +10,6 @@ from edge_model import dataset
 from edge_model.card import json_card_fields, render, training_summary
 from edge_model.evaluate import (
     PROTOCOLS,
-    classification_metrics,
-    confusion_matrix,
     ferplus_counts,
     protocol_rows,
     score,
@@ -19,6 +17,7 @@ from edge_model.evaluate import (
     tta_views,
 )
 from edge_model.ferplus import FERPLUS_COLUMNS
+from edge_model.metrics import classification_metrics, confusion_matrix
 from moodcast.labels import FER2013_CLASSES
 from tests.media import FER2013_NPZ, fer_fixtures, needs_fer2013
 
