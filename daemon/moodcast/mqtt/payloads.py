@@ -53,7 +53,7 @@ def stamp(payload: Mapping[str, Any], now: float | None = None) -> dict[str, Any
 
 
 # -- the messages: one small class per kind, each built in one place. body() is the payload without
-# `schema` and `timestamp`; the publisher stamps it once (Daemon.publish -> stamp).
+# `schema` and `timestamp`; the daemon's Publisher stamps it once (Publisher.publish -> stamp).
 
 class Message:
     """Something published on `<base>/<kind>`."""

@@ -1,8 +1,11 @@
 """The daemon: camera -> analysis -> mood tracker -> MQTT and recommendations, one frame at a time.
 
-Everything runs on the main thread except paho's network thread, the camera reader thread and
-the recommendation worker; they hand data to this loop through thread-safe queues and events,
-so the frame loop never waits on the network.
+Everything runs on the main thread except four: paho's network thread (commands in,
+acknowledgements), the Outbox's sender (mqtt/outbox.py: hands messages to paho), the camera
+reader (vision/camera.py: keeps the newest frame of a live camera) and the recommendation worker
+(recommend/service.py: Spotify and YouTube calls). They and this loop hand data to each other
+through thread-safe queues and events, so the frame loop never waits on the network or a driver.
+docs/architecture.md draws the threads and follows one frame and one command through them.
 """
 
 from __future__ import annotations
