@@ -75,7 +75,6 @@ def test_topic_qos_and_retain_follow_the_contract():
     assert {n for n, t in TOPICS.items() if t.retain} == {"availability", "state", "recommendation", "playback",
                                                          "history"}
     assert TOPICS["stats"].qos == 0 and all(t.qos == 1 for n, t in TOPICS.items() if n != "stats")
-    assert payloads.base_topic("moodcast/", "kitchen") == "moodcast/kitchen"
 
 
 # -- builders ----------------------------------------------------------------------------------

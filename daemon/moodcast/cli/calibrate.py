@@ -20,6 +20,7 @@ from moodcast.errors import MoodcastError
 from moodcast.mqtt import payloads
 from moodcast.mqtt.link import make_client
 from moodcast.mqtt.payloads import Event
+from moodcast.topics import COMMAND_LEVEL, Topics
 
 Out = Callable[[str], None]
 ONLINE_WAIT_S = 5.0  # the retained availability arrives at once when the service is up
@@ -47,8 +48,7 @@ def describe(event: dict[str, Any]) -> str:
 
 def over_mqtt(cfg: Config, reset: bool, out: Out) -> int:
     """Ask the running service; 0 when it calibrated (or reset), 1 when it failed or refused."""
-    m = cfg.mqtt
-    base = payloads.base_topic(m.prefix, cfg.device_id)
+    m, topics = cfg.mqtt, cfg.topics
     command = "reset_calibration" if reset else "calibrate"
     inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
     connected = threading.Event()
@@ -56,7 +56,7 @@ def over_mqtt(cfg: Config, reset: bool, out: Out) -> int:
 
     def on_connect(c, userdata, flags, reason_code, properties) -> None:
         if not reason_code.is_failure:
-            c.subscribe([(f"{base}/availability", 1), (f"{base}/event", 1)])
+            c.subscribe([(topics.of("availability"), 1), (topics.of("event"), 1)])
             connected.set()
 
     client.on_connect = on_connect
@@ -70,37 +70,37 @@ def over_mqtt(cfg: Config, reset: bool, out: Out) -> int:
     try:
         if not connected.wait(ONLINE_WAIT_S):
             raise CalibrateError(f"the broker {m.host}:{m.port} did not accept the connection")
-        _wait_online(inbox, base)
-        client.publish(f"{base}/{payloads.COMMAND_LEVEL}/{command}", b"", qos=1)
-        return _follow(inbox, base, command, out)
+        _wait_online(inbox, topics)
+        client.publish(f"{topics.base}/{COMMAND_LEVEL}/{command}", b"", qos=1)
+        return _follow(inbox, topics, command, out)
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-def _wait_online(inbox: queue.Queue, base: str) -> None:
+def _wait_online(inbox: queue.Queue, topics: Topics) -> None:
     try:
         while True:
             topic, payload = inbox.get(timeout=ONLINE_WAIT_S)
-            if topic == f"{base}/availability":
+            if topic == topics.of("availability"):
                 if payload.decode("utf-8", "replace") != payloads.ONLINE:
-                    raise CalibrateError(f"the moodcast service of {base} is offline (start it, or stop it "
-                                         "and use moodcast calibrate --camera)")
+                    raise CalibrateError(f"the moodcast service of {topics.base} is offline (start it, or stop "
+                                         "it and use moodcast calibrate --camera)")
                 return
     except queue.Empty:
-        raise CalibrateError(f"no moodcast service answers under {base} (check [mqtt] prefix and device_id, "
-                             "or use moodcast calibrate --camera with the service stopped)") from None
+        raise CalibrateError(f"no moodcast service answers under {topics.base} (check [mqtt] prefix and "
+                             "device_id, or use moodcast calibrate --camera with the service stopped)") from None
 
 
-def _follow(inbox: queue.Queue, base: str, command: str, out: Out) -> int:
+def _follow(inbox: queue.Queue, topics: Topics, command: str, out: Out) -> int:
     """Print the command's result and, for a calibration, its events until it is done or failed."""
     wait = ANSWER_WAIT_S
     while True:
         try:
             topic, payload = inbox.get(timeout=wait)
         except queue.Empty:
-            raise CalibrateError(f"no answer from the service of {base} within {wait:g} s") from None
-        if topic != f"{base}/event":
+            raise CalibrateError(f"no answer from the service of {topics.base} within {wait:g} s") from None
+        if topic != topics.of("event"):
             continue
         event = json.loads(payload)
         kind = event.get("type")

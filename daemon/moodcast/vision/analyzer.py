@@ -1,4 +1,7 @@
-"""One frame in, faces and emotion probabilities out, with the time each stage took."""
+"""One frame in, faces and emotion probabilities out, with the time each stage took.
+
+The daemon's frame loop and `moodcast preview` both analyse through Analyzer, so the picture that
+helps aim the camera shows what the daemon sees."""
 
 from __future__ import annotations
 
