@@ -46,6 +46,15 @@ def test_config_path_is_accepted_as_a_positional_argument(tmp_path):
     assert f"{path}: OK" in result.stdout
 
 
+@pytest.mark.skipif(Path("/etc/moodcast/config.toml").exists(), reason="an installed moodcast's config is the default")
+def test_outside_the_checkout_without_a_file_the_error_says_how_to_name_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MOODCAST_CONFIG"}
+    result = moodcast("check-config", cwd=tmp_path, env=env)
+    assert result.returncode == 78 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("moodcast: no configuration file: none given, $MOODCAST_CONFIG is not set")
+    assert "name one: moodcast check-config -c FILE" in result.stderr and result.stderr.count("\n") == 1
+
+
 def test_a_stray_argument_shows_the_subcommands_usage(tmp_path):
     result = moodcast("check-config", str(write_config(tmp_path)), "extra")
     assert result.returncode == 2

@@ -101,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
 def load_config(args):
     from moodcast import config
 
-    return config.load(args.config or default_config_path(), overrides(args))
+    path = args.config or default_config_path()
+    if not args.config and not os.environ.get("MOODCAST_CONFIG") and not Path(path).exists():
+        # outside a checkout, "config.toml: no such file" would not say that a file can be named
+        raise config.ConfigError(f"no configuration file: none given, $MOODCAST_CONFIG is not set, and neither "
+                                 f"/etc/moodcast/config.toml nor ./config.toml exists; name one: moodcast "
+                                 f"{args.command} -c FILE (the reference config.toml is in the moodcast checkout)")
+    return config.load(path, overrides(args))
 
 
 def overrides(args: argparse.Namespace) -> dict[str, dict]:
