@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mqtt-cleanup", parents=[common],
                        help="remove this device's Home Assistant entities and retained topics")
+    p.add_argument("--force", action="store_true",
+                   help="even while the device's availability topic says online (a running daemon publishes again)")
     p.set_defaults(func=cmd_mqtt_cleanup)
 
     from moodcast.cli.recommend import add_commands
@@ -215,7 +217,7 @@ def cmd_demo(args, _cfg) -> int:
 def cmd_mqtt_cleanup(args, cfg) -> int:
     from moodcast.cli.cleanup import cleanup
 
-    for line in cleanup(cfg):
+    for line in cleanup(cfg, force=args.force):
         print(line)
     return 0
 
