@@ -13,7 +13,8 @@ SCRIPT = ROOT / ".ci" / "install-missing-packages"
 
 # What apt-get -s prints: "[old]" marks an upgrade of an installed package.
 SIMULATIONS = {
-    "mosquitto": "Inst libcjson1 (1.7.15-1 Debian:12/stable [amd64])\nInst mosquitto (2.0.11-1.2 Debian:12/stable [amd64])",
+    "mosquitto": "Inst libcjson1 (1.7.15-1 Debian:12/stable [amd64])\n"
+                 "Inst mosquitto (2.0.11-1.2 Debian:12/stable [amd64])",
     "libsystemd-dev": "Inst libsystemd0 [252.30-1~deb12u2] (252.38-1~deb12u1 Debian:12/stable [amd64])\n"
                       "Inst systemd [252.30-1~deb12u2] (252.38-1~deb12u1 Debian:12/stable [amd64])\n"
                       "Inst libsystemd-dev (252.38-1~deb12u1 Debian:12/stable [amd64])",
@@ -73,7 +74,8 @@ def test_not_root_says_what_to_install(tmp_path):
     env = fake_tools(tmp_path, installed={"shellcheck"}, uid=1000)
     result = run_script(env, "mosquitto", "shellcheck", "libsystemd-dev")
     assert result.returncode == 1
-    assert result.stdout.strip() == "tests need: mosquitto libsystemd-dev  ->  sudo apt install mosquitto libsystemd-dev"
+    assert result.stdout.strip() == ("tests need: mosquitto libsystemd-dev  ->  "
+                                     "sudo apt install mosquitto libsystemd-dev")
     assert apt_calls(tmp_path) == []
 
 
@@ -85,7 +87,8 @@ def test_make_system_deps_uses_the_script():
 
 def test_make_clean_removes_the_venv_outputs_and_tool_caches(tmp_path):
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
-    made = [".venv/bin", "out/bench", ".pytest_cache", ".mypy_cache/3.10", ".ruff_cache/0.17", "daemon/moodcast.egg-info"]
+    made = [".venv/bin", "out/bench", ".pytest_cache", ".mypy_cache/3.10", ".ruff_cache/0.17",
+            "daemon/moodcast.egg-info"]
     for name in made:
         (tmp_path / name).mkdir(parents=True)
     (tmp_path / "daemon" / "moodcast").mkdir()

@@ -42,7 +42,8 @@ def cleanup(cfg: Config, force: bool = False) -> list[str]:
         client.disconnect()
         client.loop_stop()
     topics = entities + states
-    return notes + [f"cleared {topic}" for topic in topics] + [f"removed {len(topics)} retained topics from {m.host}:{m.port}"]
+    done = f"removed {len(topics)} retained topics from {m.host}:{m.port}"
+    return notes + [f"cleared {topic}" for topic in topics] + [done]
 
 
 def _connect(client, cfg: Config) -> None:
