@@ -58,7 +58,7 @@ def test_outside_the_checkout_without_a_file_the_error_says_how_to_name_one(tmp_
 def test_a_stray_argument_shows_the_subcommands_usage(tmp_path):
     result = moodcast("check-config", str(write_config(tmp_path)), "extra")
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["usage: moodcast check-config [-h] [-c FILE] [--strict] [FILE]",
+    assert result.stderr.splitlines() == ["usage: moodcast check-config [-h] [-c FILE] [--strict] [--online] [FILE]",
                                           "moodcast check-config: error: unrecognized arguments: extra"]
 
 

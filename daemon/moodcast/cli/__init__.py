@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", parents=[common], help="validate the configuration, model, detector and secrets")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 78), e.g. a webcam that is not there")
+    p.add_argument("--online", action="store_true",
+                   help="also try the broker, Spotify and YouTube (a few seconds each); exit 69 if one cannot be "
+                        "reached, 78 if the configuration is refused")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("preview", parents=[common],
@@ -165,7 +168,18 @@ def cmd_check_config(args, cfg) -> int:
     for f in findings:
         print(f"moodcast: {f.level}: {f.text}", file=sys.stderr)
     failed = any(f.level == "error" for f in findings) or (args.strict and findings)
-    return EX_CONFIG if failed else 0
+    online = _check_online(cfg) if args.online else 0
+    return EX_CONFIG if failed else online
+
+
+def _check_online(cfg) -> int:
+    from moodcast.cli.online import ATTEMPT_TIMEOUT_S, attempt_all, online_exit_code
+
+    print(f"online (each service tried once, within {ATTEMPT_TIMEOUT_S:g} s):", flush=True)
+    attempts = attempt_all(cfg)
+    for attempt in attempts:
+        print(attempt.line(), flush=True)
+    return online_exit_code(attempts)
 
 
 def _verdict(findings, strict: bool) -> str:
