@@ -156,8 +156,9 @@ def cmd_check_config(args, cfg) -> int:
     make_detector(cfg.detector)
     findings = check_setup(cfg)
     print(f"{cfg.source_path}: {_verdict(findings, args.strict)}")
-    print(f"  camera   {cfg.camera.source} ({cfg.camera.path or cfg.camera.pipeline or cfg.camera.device}), "
-          f"max {cfg.camera.max_fps:g} fps")
+    c = cfg.camera
+    where = f"camera {c.index}" if c.source == "picamera2" else c.path or c.pipeline or c.device
+    print(f"  camera   {c.source} ({where}), max {c.max_fps:g} fps")
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
     mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}" if cfg.mqtt.enabled else "off"
     print(f"  mqtt     {mqtt}")
