@@ -286,3 +286,35 @@ def test_the_docs_agree_on_min_face_px():
     assert "haar, 40 costs ~30 % more detection CPU than 60" in " ".join(texts["config.toml"].replace("#", "").split())
     for name, text in texts.items():
         assert "2–3 m" not in text and "~40 % more CPU" not in text and "saves about 20 %" not in text, name
+
+
+def test_the_docs_agree_on_what_a_reload_applies():
+    from moodcast.vision.camera import LIVE_KEYS
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    install = " ".join((ROOT / "docs/install.md").read_text().split())
+    said = {"README.md": re.search(r"`SIGHUP` reloads (.*?) without", readme).group(1),
+            "docs/install.md": re.search(r"\*\*Reload\.\*\* .*?\(SIGHUP\) applies (.*?) at once", install).group(1)}
+    for name, text in said.items():
+        keys = {re.sub(r"^\[?camera(\.|\] )", "", n).strip("[]") for n in re.findall(r"`([^`]+)`", text)}
+        assert keys == {"mood", "detector", "logging", *LIVE_KEYS}, (name, text)
+
+
+def test_the_readme_names_every_home_assistant_entity():
+    from moodcast.mqtt.homeassistant import ENTITIES
+
+    readme = (ROOT / "README.md").read_text()
+    listed = readme.split("Home Assistant discovery creates a device with these")[1].split("\n\n")[1]
+    assert f"these {len(ENTITIES)} entities" in readme
+    missing = [e.config["name"] for e in ENTITIES if e.config["name"] not in listed]
+    assert not missing, f"README's entity list leaves out {missing}"
+
+
+def test_install_md_tunes_the_default_detector_not_haar():
+    from moodcast import config
+
+    assert config.parse({}).detector.kind == "blazeface"
+    text = " ".join((ROOT / "docs/install.md").read_text().split())
+    assert "lower `[detector] score_threshold`" in text
+    for mention in re.finditer("min_neighbors", text):
+        assert "haar" in text[max(0, mention.start() - 60):mention.start()], text[mention.start() - 200:mention.end()]
