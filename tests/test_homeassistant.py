@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bench.mosquitto import Subscriber, publish
+from moodcast import config
 from moodcast.labels import MOODS
 from moodcast.mqtt import homeassistant as ha
 from moodcast.mqtt import payloads
@@ -24,8 +25,15 @@ ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 NOW = 1777650245.123
 
 
-def configs(device_id="livingroom", base=BASE, prefix="homeassistant"):
-    return ha.discovery_messages(device_id, base, prefix, "0.1.0")
+def topics(device_id="livingroom", prefix="moodcast", discovery_prefix="homeassistant"):
+    """The topics as the daemon gets them: through the configuration, which checks the prefixes and
+    sanitises the device id."""
+    mqtt = {"device_id": device_id, "prefix": prefix, "discovery_prefix": discovery_prefix}
+    return config.parse({"mqtt": mqtt}).topics
+
+
+def configs(device_id="livingroom", prefix="moodcast", discovery_prefix="homeassistant"):
+    return ha.discovery_messages(topics(device_id, prefix, discovery_prefix), "0.1.0")
 
 
 def by_key(device_id="livingroom"):
@@ -161,15 +169,8 @@ def test_select_and_enum_options_match_the_state_schema():
 
 
 def test_discovery_prefix_and_base_are_used_as_given():
-    for topic, cfg in configs("kitchen", base="home/moods/kitchen", prefix="ha"):
+    for topic, cfg in configs("kitchen", prefix="home/moods", discovery_prefix="ha"):
         assert topic.startswith("ha/") and cfg["availability_topic"] == "home/moods/kitchen/availability"
-
-
-@pytest.mark.parametrize("base, prefix", [("moodcast/+", "homeassistant"), ("moodcast/x/", "homeassistant"),
-                                          ("", "homeassistant"), (BASE, "home/#"), (BASE, "/homeassistant")])
-def test_unusable_topics_are_refused(base, prefix):
-    with pytest.raises(ValueError, match="not a usable MQTT topic prefix"):
-        configs(base=base, prefix=prefix)
 
 
 def test_returned_configs_are_independent_copies():
@@ -179,17 +180,17 @@ def test_returned_configs_are_independent_copies():
 
 
 def test_cleanup_empties_the_same_topics():
-    cleanup = ha.cleanup_messages("livingroom", "homeassistant")
+    cleanup = ha.cleanup_messages(topics())
     assert [t for t, _ in cleanup] == [t for t, _ in configs()]
     assert all(payload == b"" for _, payload in cleanup)
 
 
 def test_home_assistant_birth_message():
-    assert ha.status_topic("homeassistant") == "homeassistant/status"
-    assert ha.is_ha_online("homeassistant/status", b"online", "homeassistant")
-    assert ha.is_ha_online("ha/status", b"online\n", "ha")
-    assert not ha.is_ha_online("homeassistant/status", b"offline", "homeassistant")
-    assert not ha.is_ha_online("moodcast/livingroom/status", b"online", "homeassistant")
+    assert topics().ha_status == "homeassistant/status"
+    assert ha.is_ha_online("homeassistant/status", b"online", topics())
+    assert ha.is_ha_online("ha/status", b"online\n", topics(discovery_prefix="ha"))
+    assert not ha.is_ha_online("homeassistant/status", b"offline", topics())
+    assert not ha.is_ha_online("moodcast/livingroom/status", b"online", topics())
 
 
 # -- templates render real payloads --------------------------------------------------------------
@@ -294,6 +295,6 @@ def test_discovery_round_trips_through_mosquitto_and_cleanup_removes_it(mosquitt
     retained = _retained_under(mosquitto, "homeassistant/#")
     assert {t: json.loads(p) for t, p in retained.items()} == dict(messages)
 
-    for topic, payload in ha.cleanup_messages("livingroom", "homeassistant"):
+    for topic, payload in ha.cleanup_messages(topics()):
         publish(mosquitto, topic, payload, qos=1, retain=True)
     assert _retained_under(mosquitto, "homeassistant/#") == {}

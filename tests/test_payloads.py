@@ -74,7 +74,6 @@ def test_unknown_schema_name_is_a_clear_error():
 def test_topic_qos_and_retain_follow_the_contract():
     assert {n for n, t in TOPICS.items() if t.retain} == {"availability", "state", "recommendation", "playback"}
     assert TOPICS["stats"].qos == 0 and all(t.qos == 1 for n, t in TOPICS.items() if n != "stats")
-    assert payloads.base_topic("moodcast/", "kitchen") == "moodcast/kitchen"
 
 
 # -- builders ----------------------------------------------------------------------------------

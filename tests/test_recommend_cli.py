@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from moodcast.cli.recommend import add_commands
-from moodcast.recommend import RecommendationService
+from moodcast.recommend.service import RecommendationService
 from tests.recommend_support import Published, make_config
 
 

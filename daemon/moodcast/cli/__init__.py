@@ -160,7 +160,7 @@ def cmd_check_config(args, cfg) -> int:
     where = f"camera {c.index}" if c.source == "picamera2" else c.path or c.pipeline or c.device
     print(f"  camera   {c.source} ({where}), max {c.max_fps:g} fps")
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
-    mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}" if cfg.mqtt.enabled else "off"
+    mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.topics.base}" if cfg.mqtt.enabled else "off"
     print(f"  mqtt     {mqtt}")
     print(f"  state    {cfg.state_dir}")
     print(f"  spotify  {_spotify_status(cfg)}")
@@ -217,7 +217,7 @@ def cmd_preview(args, cfg) -> int:
 def cmd_watch(args, cfg) -> int:
     from moodcast.cli.watch import watch
 
-    topic = f"{cfg.mqtt.prefix}/+/#" if args.all else f"{cfg.mqtt.prefix}/{cfg.device_id}/#"
+    topic = cfg.topics.every_device if args.all else cfg.topics.this_device
     print(f"watching {topic} on {cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)", flush=True)
     watch(cfg.mqtt, [topic], threading.Event(), out=lambda line: print(line, flush=True))
     return 0

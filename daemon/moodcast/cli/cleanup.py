@@ -30,10 +30,9 @@ def cleanup(cfg: Config, force: bool = False) -> list[str]:
     client = make_client(m, f"moodcast-cleanup-{cfg.device_id}")
     _connect(client, cfg)
     try:
-        base = payloads.base_topic(m.prefix, cfg.device_id)
-        notes = [] if force else _refuse_while_online(client, f"{base}/availability")
-        entities = [t for t, _ in homeassistant.cleanup_messages(cfg.device_id, m.discovery_prefix)]
-        states = [f"{base}/{kind}" for kind in RETAINED_KINDS]
+        notes = [] if force else _refuse_while_online(client, cfg.topics.of("availability"))
+        entities = [t for t, _ in homeassistant.cleanup_messages(cfg.topics)]
+        states = [cfg.topics.of(kind) for kind in RETAINED_KINDS]
         # entities first: a state cleared while Home Assistant still has the entity fails its templates
         _clear(client, entities)
         time.sleep(ENTITIES_GONE_S)

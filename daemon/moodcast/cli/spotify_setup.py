@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from moodcast.config import Config
 from moodcast.config_edit import ConfigEditError, Setting, check_editable, set_values, toml_value
-from moodcast.mqtt import payloads
 from moodcast.recommend.spotify import Device, SpotifyClient, SpotifyFailure, find_device
 from moodcast.service.settings import SettingsFile
+from moodcast.topics import COMMAND_LEVEL
 
 DEVICE: Setting = ("spotify", "device_name")
 AUTOPLAY: Setting = ("recommendations", "autoplay")
@@ -156,7 +156,7 @@ def _sync_saved_autoplay(config: Config, autoplay: bool, dialog: Dialog) -> None
 
 def _what_happens(config: Config, device: str, autoplay: bool) -> str:
     """One line: what moodcast will do with the speaker, and how to switch that."""
-    command = f"{payloads.base_topic(config.mqtt.prefix, config.device_id)}/set/autoplay"
+    command = f"{config.topics.of(COMMAND_LEVEL)}/autoplay"
     if not autoplay:
         return (f"Autoplay off: moodcast publishes its suggestions and plays nothing by itself; switch it on with "
                 f"the Autoplay switch in Home Assistant or by sending ON to {command}.")

@@ -24,32 +24,29 @@ from moodcast.mqtt import homeassistant, payloads
 from moodcast.mqtt.commands import Incoming
 from moodcast.mqtt.outbox import Outbox, Outgoing
 from moodcast.secrets import read_secret
+from moodcast.topics import Topics
 
 log = logging.getLogger("moodcast.mqtt")
 
 
 class MqttLink:
-    def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[Incoming], None]):
-        self.cfg, self.on_command = cfg, on_command
-        self.base = payloads.base_topic(cfg.prefix, device_id)
+    def __init__(self, cfg: MqttConfig, topics: Topics, on_command: Callable[[Incoming], None]):
+        self.cfg, self.topics, self.on_command = cfg, topics, on_command
         self.connected = threading.Event()
         self.reconnects = 0
-        self.outbox = Outbox(self._send, self.topic("availability"), payloads.ONLINE.encode())
+        self.outbox = Outbox(self._send, topics.of("availability"), payloads.ONLINE.encode())
         self._ever_connected = False
         self._last_problem = ""
         self._connected_at = 0.0
         self._answered = False  # a CONNACK (accepting or refusing) came for this connection attempt
         self._last_loss = ("", 0.0)  # (text, when): a flapping connection is logged once a minute
         self._ssl_context = ssl_context(cfg) if cfg.tls.enabled else None
-        self.client = self._make_client(device_id)
+        self.client = self._make_client()
 
-    def topic(self, kind: str) -> str:
-        return f"{self.base}/{kind}"
-
-    def _make_client(self, device_id: str) -> paho.Client:
-        self.client_id = self.cfg.client_id or f"moodcast-{device_id}"
+    def _make_client(self) -> paho.Client:
+        self.client_id = self.cfg.client_id or f"moodcast-{self.topics.device_id}"
         client = make_client(self.cfg, self.client_id, self._ssl_context)
-        client.will_set(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
+        client.will_set(self.topics.of("availability"), payloads.OFFLINE, qos=1, retain=True)
         # paho annotates whole seconds, but its backoff is float arithmetic: 0.2 s works, and the tests use it
         client.reconnect_delay_set(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
@@ -70,7 +67,7 @@ class MqttLink:
         self.outbox.flush(timeout)
         self.outbox.close()
         if self.connected.is_set():
-            info = self.client.publish(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
+            info = self.client.publish(self.topics.of("availability"), payloads.OFFLINE, qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
@@ -80,7 +77,7 @@ class MqttLink:
 
     def publish(self, kind: str, payload: dict) -> None:
         spec = payloads.TOPICS[kind]
-        self.publish_raw(self.topic(kind), payloads.encode(payload), spec.qos, spec.retain)
+        self.publish_raw(self.topics.of(kind), payloads.encode(payload), spec.qos, spec.retain)
 
     def publish_raw(self, topic: str, data: bytes, qos: int = 1, retain: bool = True) -> None:
         """Thread-safe and never blocks; see moodcast.mqtt.outbox for what is kept and what is dropped."""
@@ -105,9 +102,8 @@ class MqttLink:
         self._ever_connected = True
         self._last_problem = ""
         self._connected_at = time.monotonic()
-        log.info("connected to %s:%d; publishing under %s/", self.cfg.host, self.cfg.port, self.base)
-        client.subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 1),  # set/a/b too: it gets a "no such command"
-                          (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
+        log.info("connected to %s:%d; publishing under %s/", self.cfg.host, self.cfg.port, self.topics.base)
+        client.subscribe([(self.topics.commands, 1), (self.topics.ha_status, 1)])
         self.connected.set()
         self.outbox.connected()
 
@@ -140,11 +136,11 @@ class MqttLink:
             log.debug(text)
 
     def _on_message(self, client, userdata, message) -> None:
-        if homeassistant.is_ha_online(message.topic, message.payload, self.cfg.discovery_prefix):
+        if homeassistant.is_ha_online(message.topic, message.payload, self.topics):
             log.info("Home Assistant came online: re-publishing discovery and state")
             self.outbox.refresh()
-        elif message.topic.startswith(prefix := f"{self.base}/{payloads.COMMAND_LEVEL}/"):
-            self.on_command(Incoming.cut(message.topic[len(prefix):], message.payload))
+        elif (name := self.topics.command_name(message.topic)) is not None:
+            self.on_command(Incoming.cut(name, message.payload))
 
     def _problem(self, text: str) -> None:
         """Log a connection problem once; the same problem on every retry goes to debug."""

@@ -1,4 +1,4 @@
-"""The MQTT payload contract: topic names, QoS/retain, and builders for every JSON payload.
+"""The MQTT payload contract: each topic's QoS/retain, and builders for every JSON payload.
 
 Builders are pure: they add `schema` (the contract version) and `timestamp`, convert numpy
 scalars to plain numbers (json.dumps rejects float32) and round floats so payloads stay small.
@@ -27,8 +27,9 @@ class Topic(NamedTuple):
     retain: bool
 
 
-# Suffixes under <prefix>/<device_id>. Retained topics hold "the current value" so a dashboard
-# that connects later sees it at once; events and stats are moments, so replaying them would lie.
+# The kinds under <prefix>/<device_id> (moodcast.topics builds the topics). Retained topics hold "the
+# current value" so a dashboard that connects later sees it at once; events and stats are moments,
+# so replaying them would lie.
 TOPICS: dict[str, Topic] = {
     "availability": Topic(1, True),
     "state": Topic(1, True),
@@ -37,11 +38,6 @@ TOPICS: dict[str, Topic] = {
     "playback": Topic(1, True),
     "stats": Topic(0, False),
 }
-COMMAND_LEVEL = "set"  # commands arrive on <base>/set/<name>
-
-
-def base_topic(prefix: str, device_id: str) -> str:
-    return f"{prefix.strip('/')}/{device_id}"
 
 
 def iso(ts: float) -> str:
@@ -57,7 +53,7 @@ def stamp(payload: Mapping[str, Any], now: float | None = None) -> dict[str, Any
 
 
 # -- the messages: one small class per kind, each built in one place. body() is the payload without
-# `schema` and `timestamp`; the publisher stamps it once (Daemon.publish -> stamp).
+# `schema` and `timestamp`; the daemon's Publisher stamps it once (Publisher.publish -> stamp).
 
 class Message:
     """Something published on `<base>/<kind>`."""

@@ -20,6 +20,7 @@ from spotipy.oauth2 import SpotifyOauthError
 from ..config import SpotifyConfig
 from .backoff import Backoff
 from .spotify_auth import MoodcastOAuth
+from .spotify_links import uri_to_url
 
 log = logging.getLogger("moodcast.recommend")
 
@@ -190,7 +191,3 @@ def _playlist_item(p: dict) -> dict:
         "url": (p.get("external_urls") or {}).get("spotify") or uri_to_url(p["uri"]),
     }
 
-
-def uri_to_url(uri: str) -> str:
-    _, kind, ident = uri.split(":")
-    return f"https://open.spotify.com/{kind}/{ident}"

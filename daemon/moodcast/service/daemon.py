@@ -1,8 +1,11 @@
 """The daemon: camera -> analysis -> mood tracker -> MQTT and recommendations, one frame at a time.
 
-Everything runs on the main thread except paho's network thread, the camera reader thread and
-the recommendation worker; they hand data to this loop through thread-safe queues and events,
-so the frame loop never waits on the network.
+Everything runs on the main thread except four: paho's network thread (commands in,
+acknowledgements), the Outbox's sender (mqtt/outbox.py: hands messages to paho), the camera
+reader (vision/camera.py: keeps the newest frame of a live camera) and the recommendation worker
+(recommend/service.py: Spotify and YouTube calls). They and this loop hand data to each other
+through thread-safe queues and events, so the frame loop never waits on the network or a driver.
+docs/architecture.md draws the threads and follows one frame and one command through them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from moodcast.logs import setup_logging
 from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
 from moodcast.mqtt.link import MqttLink
 from moodcast.mqtt.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
-from moodcast.mqtt.publisher import StatePublisher
+from moodcast.mqtt.publisher import Publisher
 from moodcast.recommend.service import RecommendationService
 from moodcast.service.heap import return_large_buffers
 from moodcast.service.notify import Notifier
@@ -59,9 +62,9 @@ class Daemon:
         self.backoff = IdleBackoff(config.camera)
         self.tracker = MoodTracker(config.mood, self.classifier.labels, start=0.0)
         self.stats = PipelineStats()
-        self.link = MqttLink(config.mqtt, config.device_id, self.inbox.put) if config.mqtt.enabled else None
-        self.out = StatePublisher(self.link, config.mqtt.stats_interval_s)
-        self.recommender = RecommendationService(config, self.out.publish_body)
+        self.link = MqttLink(config.mqtt, config.topics, self.inbox.put) if config.mqtt.enabled else None
+        self.publisher = Publisher(self.link, config.mqtt.stats_interval_s)
+        self.recommender = RecommendationService(config, self.publisher.publish_body)
         self.settings_file = SettingsFile(config.state_dir)
         self._restore_settings()
         self.faces = 0
@@ -78,7 +81,7 @@ class Daemon:
         if self.link:
             self.link.start()
             if self.config.mqtt.discovery:
-                self.out.discovery(self.config.device_id, self.config.mqtt.discovery_prefix, __version__)
+                self.publisher.discovery(__version__)
         self.recommender.start()
         self._publish_state(force=True)
         self.notifier.ready(f"model {self.classifier.path.name}, camera {self.config.camera.source}")
@@ -134,7 +137,7 @@ class Daemon:
         if text != self._last_model_fault:
             self._last_model_fault = text
             log.error("%s; frames are skipped while it lasts", text)
-            self.out.publish(error_event("model", text))
+            self.publisher.publish(error_event("model", text))
 
     def _idle(self, tick: Tick) -> None:
         if tick.reason is not TickReason.STALLED:
@@ -148,11 +151,11 @@ class Daemon:
         # every failed open (already spaced by the backoff) is reported, so a broker that was
         # away for the first one, or a late subscriber, still hears about it
         if tick.reason is TickReason.RETRYING or (changed and tick.reason is TickReason.STALLED):
-            self.out.publish(error_event("camera", text))
+            self.publisher.publish(error_event("camera", text))
 
     def _faces_changed(self, faces: int, t: float) -> None:
         if (faces > 0) != (self.faces > 0):
-            self.out.publish(faces_event(faces))
+            self.publisher.publish(faces_event(faces))
         self.faces = faces
         last_seen = self.tracker.last_face_at if self.tracker.last_face_at is not None else 0.0
         self.recommender.on_face_presence(faces > 0, 0.0 if faces else t - last_seen)
@@ -169,28 +172,28 @@ class Daemon:
         log.info("mood %s -> %s (%.0f%%, %s held %.1f s)", change.previous, change.mood, change.confidence * 100,
                  change.previous, change.held_for_s,
                  extra={"MOOD": change.mood, "CONFIDENCE": f"{change.confidence:.2f}", "COMPONENT": "tracker"})
-        self.out.publish(mood_changed(change.previous, change.mood, change.confidence, change.held_for_s))
+        self.publisher.publish(mood_changed(change.previous, change.mood, change.confidence, change.held_for_s))
         self.recommender.on_mood_changed(change.mood, change.confidence)
         self.notifier.status(self._status_line())
 
     def _status_line(self) -> str:
         return f"mood={self.tracker.mood} {self.stats.fps:.1f} fps"
 
-    # -- publishing (self.out stamps and rate-limits) -----------------------------------------
+    # -- publishing (self.publisher stamps and rate-limits) -----------------------------------
     def _publish_state(self, force: bool = False) -> None:
         t = self.tracker
-        self.out.state(State(t.mood, t.confidence, _all_moods(t.scores), self.faces, self._mood_since_wall,
+        self.publisher.state(State(t.mood, t.confidence, _all_moods(t.scores), self.faces, self._mood_since_wall,
                              self.camera.paused.is_set(), self.recommender.policy, self.recommender.autoplay), force)
 
     def _maybe_publish_stats(self, force: bool = False) -> None:
-        if not self.out.stats_due(force):
+        if not self.publisher.stats_due(force):
             return
         fields: dict[str, Any] = self.stats.snapshot()
         fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
                       mqtt_reconnects=self.link.reconnects if self.link else 0,
                       mqtt_dropped=self.link.dropped if self.link else 0,
                       recommendations=self.recommender.stats())
-        self.out.publish(Stats(fields))
+        self.publisher.publish(Stats(fields))
 
     # -- commands and reload (applied between frames) ---------------------------------------
     def _handle_pending(self) -> None:
@@ -201,14 +204,14 @@ class Daemon:
         if dropped:
             text = f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames"
             log.warning(text)
-            self.out.publish(error_event("commands", text))
+            self.publisher.publish(error_event("commands", text))
         results = [self._run_command(message) for message in self.inbox.take()]
         if results:
             # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
             # once per batch: a burst of commands costs one write
             self._save_settings()
             for result in results:
-                self.out.publish(result)
+                self.publisher.publish(result)
             self._publish_state(force=True)
 
     def _run_command(self, message: Incoming) -> Event:
@@ -239,7 +242,7 @@ class Daemon:
         """Release the camera and forget what was seen: while paused, state says no_face and 0 faces."""
         self.camera.paused.set()
         if self.faces:
-            self.out.publish(faces_event(0))
+            self.publisher.publish(faces_event(0))
             self.faces = 0
         change = self.tracker.reset(self._last_frame_ts)
         if change:
@@ -267,7 +270,7 @@ class Daemon:
             text = (f"cannot save settings to {self.settings_file.path} ({e.strerror or e}): "
                     "they will not survive a restart")
             log.error(text)
-            self.out.publish(error_event("state", text))
+            self.publisher.publish(error_event("state", text))
 
     def _reload(self) -> None:
         """SIGHUP: mood, detector, the camera's rates and the log level change live; other sections need a restart."""

@@ -1,4 +1,7 @@
-"""One frame in, faces and emotion probabilities out, with the time each stage took."""
+"""One frame in, faces and emotion probabilities out, with the time each stage took.
+
+The daemon's frame loop and `moodcast preview` both analyse through Analyzer, so the picture that
+helps aim the camera shows what the daemon sees."""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from moodcast.vision.preprocess import prepare_face
 
 @dataclass
 class Analysis:
-    faces: list[Face]
-    probs: np.ndarray | None  # over classifier.labels; None when no face was found
+    faces: list[Face]  # every face found, largest first
+    probs: np.ndarray | None  # over classifier.labels, what the mood tracker gets; None when no face was found
     stage_ms: dict[str, float] = field(default_factory=dict)
+    face_probs: list[np.ndarray] = field(default_factory=list)  # per classified face: faces[:len(face_probs)]
 
 
 class Analyzer:
@@ -42,9 +46,11 @@ class Analyzer:
         chosen = faces if self.faces_mode == "all" else faces[:1]
         inputs = [prepare_face(crop_face(image, face)) for face in chosen]  # only the crops turn gray
         t2 = time.perf_counter()
-        probs = np.mean([self.classifier.predict(x) for x in inputs], axis=0)
+        face_probs = [self.classifier.predict(x) for x in inputs]
+        probs = np.mean(face_probs, axis=0)
         t3 = time.perf_counter()
-        return Analysis(faces, probs, {"detect": _ms(t0, t1), "preprocess": _ms(t1, t2), "classify": _ms(t2, t3)})
+        return Analysis(faces, probs, {"detect": _ms(t0, t1), "preprocess": _ms(t1, t2), "classify": _ms(t2, t3)},
+                        face_probs)
 
 
 def _ms(a: float, b: float) -> float:

@@ -264,7 +264,7 @@ class Camera:
         if self.cfg.source == "replay":
             self.replay_source().check()
 
-    def frames(self) -> Iterator[Frame | Tick]:
+    def frames(self) -> Generator[Frame | Tick, None, None]:
         if self.cfg.source == "replay":
             yield from self._replay()
         else:
@@ -378,8 +378,9 @@ class IdleBackoff:
 class LatestFrameReader:
     """Reads a live source on its own thread and keeps only the newest frame.
 
-    The thread also closes the source: releasing a capture while another thread is inside
-    its read() can crash the driver, so open, read and close all happen on this thread's watch.
+    The frame loop opens the source (Camera._live) before this thread starts; from then on only
+    this thread touches it, and it also closes it: releasing a capture while another thread is
+    inside its read() can crash the driver.
     """
 
     def __init__(self, source):
