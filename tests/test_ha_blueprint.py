@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from moodcast.mqtt import homeassistant as ha
+from moodcast.topics import Topics
 
 BLUEPRINT = Path(__file__).resolve().parents[1] / "deploy" / "homeassistant" / "mood_held.yaml"
 ENTITY_ID = re.compile(r"\b(?:sensor|binary_sensor|switch|select|button)\.moodcast_[a-z0-9_]+\b")
@@ -42,7 +43,7 @@ def references(node) -> list[str]:
 
 def discovered(device_id: str = "livingroom") -> dict[str, dict]:
     """default_entity_id -> discovery config, as Home Assistant creates the entities."""
-    configs = ha.discovery_messages(device_id, f"moodcast/{device_id}", "homeassistant", "0.1.0")
+    configs = ha.discovery_messages(Topics("moodcast", device_id, "homeassistant"), "0.1.0")
     return {config["default_entity_id"]: config for _, config in configs}
 
 
