@@ -53,7 +53,7 @@ EVAL_OUT ?= out/eval
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test lint model eval bench venv system-deps clean help arm64-check
+.PHONY: run test lint model eval bench venv system-deps print-test-packages clean help arm64-check
 
 help:  # the comment block at the top of this file, without its '#'
 	@sed -n '/^#/!q; s/^# \{0,1\}//p' Makefile
@@ -81,6 +81,9 @@ run: $(VENV)/.runtime
 # The Debian packages the tests need: the one list, for `make test` here and for CI (.ci/run).
 # libsystemd-dev lets systemd-python build, so the journal test runs instead of skipping.
 TEST_PACKAGES := mosquitto shellcheck systemd pkg-config libsystemd-dev
+
+print-test-packages:  # for .ci/run
+	@echo $(TEST_PACKAGES)
 
 system-deps:
 	@.ci/install-missing-packages $(TEST_PACKAGES)
