@@ -1,14 +1,14 @@
 # moodcast — the two commands of the README, plus the offline model pipeline and benchmarks.
 #   make run     set up a venv and run the daemon on the bundled sample faces (no camera, no broker)
 #   make test    lint and type checks, then the whole test suite (a real Mosquitto is started by the tests;
-#                as root, installs the Debian packages it needs first)
+#                as root, first installs the Debian packages it needs that are missing, upgrading nothing)
 #   make lint    ruff over all the Python, mypy over daemon/ (both are part of make test)
 #   make model   DATA=path/to/fer2013.npz: train, quantize, evaluate and write the model card
 #   make eval    DATA=path/to/fer2013.npz: the metrics table of the shipped model
 #   make bench   DATA=path/to/fer2013.npz: latency, reaction time and footprint (6-7 minutes)
 #   make arm64-check   the Pi install on emulated arm64 Pi OS trixie and bookworm (as root; needs apt
 #                qemu-user-static binfmt-support debootstrap; see .ci/arm64-check; minutes)
-#   make clean   remove the venv and out/
+#   make clean   remove the venv, out/ and the tools' caches (.mypy_cache, .ruff_cache, egg-info)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -53,7 +53,7 @@ EVAL_OUT ?= out/eval
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test lint model eval bench venv system-deps clean help arm64-check
+.PHONY: run test lint model eval bench venv system-deps print-test-packages clean help arm64-check
 
 help:  # the comment block at the top of this file, without its '#'
 	@sed -n '/^#/!q; s/^# \{0,1\}//p' Makefile
@@ -82,12 +82,11 @@ run: $(VENV)/.runtime
 # libsystemd-dev lets systemd-python build, so the journal test runs instead of skipping.
 TEST_PACKAGES := mosquitto shellcheck systemd pkg-config libsystemd-dev
 
+print-test-packages:  # for .ci/run
+	@echo $(TEST_PACKAGES)
+
 system-deps:
-	@command -v dpkg >/dev/null || { echo "not Debian: install $(TEST_PACKAGES) yourself"; exit 0; }; \
-	missing=$$(for pkg in $(TEST_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || echo $$pkg; done | xargs); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	  else echo "tests need: $$missing  ->  sudo apt install $$missing"; exit 1; fi; fi
+	@.ci/install-missing-packages $(TEST_PACKAGES)
 
 test: system-deps $(VENV)/.dev $(VENV)/.fer lint
 	$(BIN)/python -m pytest -q
@@ -133,7 +132,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench --data $(DATA) --out out/bench
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache daemon/*.egg-info
 
 # run it for every change to deploy/ or to the dependencies; it compares with a replay on this machine
 arm64-check: $(VENV)/.runtime

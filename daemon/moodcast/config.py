@@ -86,6 +86,7 @@ def _pipeline(value: str) -> str | None:
 class CameraConfig:
     source: str = _opt("opencv", choices=("picamera2", "opencv", "gstreamer", "replay"))
     device: str = _opt("0", check=_camera_device)  # OpenCV device index or path, e.g. 0 or /dev/video0
+    index: int = _opt(0, range=(0, 7))  # picamera2: which camera, as `rpicam-hello --list-cameras` numbers them
     pipeline: str = _opt("", check=_pipeline)  # GStreamer pipeline ending in appsink (source = gstreamer)
     path: str = _opt("")  # replay: a video file, an image, or a directory of images
     realtime: bool = _opt(True)  # replay at the file's own pace (false: as fast as possible)

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", parents=[common], help="validate the configuration, model, detector and secrets")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 78), e.g. a webcam that is not there")
+    p.add_argument("--online", action="store_true",
+                   help="also try the broker, Spotify and YouTube (a few seconds each); exit 69 if one cannot be "
+                        "reached, 78 if the configuration is refused")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("preview", parents=[common],
@@ -67,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mqtt-cleanup", parents=[common],
                        help="remove this device's Home Assistant entities and retained topics")
+    p.add_argument("--force", action="store_true",
+                   help="even while the device's availability topic says online (a running daemon publishes again)")
     p.set_defaults(func=cmd_mqtt_cleanup)
 
     from moodcast.cli.recommend import add_commands
@@ -109,7 +114,13 @@ def main(argv: list[str] | None = None) -> int:
 def load_config(args):
     from moodcast import config
 
-    return config.load(args.config or default_config_path(), overrides(args))
+    path = args.config or default_config_path()
+    if not args.config and not os.environ.get("MOODCAST_CONFIG") and not Path(path).exists():
+        # outside a checkout, "config.toml: no such file" would not say that a file can be named
+        raise config.ConfigError(f"no configuration file: none given, $MOODCAST_CONFIG is not set, and neither "
+                                 f"/etc/moodcast/config.toml nor ./config.toml exists; name one: moodcast "
+                                 f"{args.command} -c FILE (the reference config.toml is in the moodcast checkout)")
+    return config.load(path, overrides(args))
 
 
 def overrides(args: argparse.Namespace) -> dict[str, dict]:
@@ -154,8 +165,9 @@ def cmd_check_config(args, cfg) -> int:
     make_detector(cfg.detector)
     findings = check_setup(cfg)
     print(f"{cfg.source_path}: {_verdict(findings, args.strict)}")
-    print(f"  camera   {cfg.camera.source} ({cfg.camera.path or cfg.camera.pipeline or cfg.camera.device}), "
-          f"max {cfg.camera.max_fps:g} fps")
+    c = cfg.camera
+    where = f"camera {c.index}" if c.source == "picamera2" else c.path or c.pipeline or c.device
+    print(f"  camera   {c.source} ({where}), max {c.max_fps:g} fps")
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
     mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.topics.base}" if cfg.mqtt.enabled else "off"
     print(f"  mqtt     {mqtt}")
@@ -167,7 +179,18 @@ def cmd_check_config(args, cfg) -> int:
     for f in findings:
         print(f"moodcast: {f.level}: {f.text}", file=sys.stderr)
     failed = any(f.level == "error" for f in findings) or (args.strict and findings)
-    return EX_CONFIG if failed else 0
+    online = _check_online(cfg) if args.online else 0
+    return EX_CONFIG if failed else online
+
+
+def _check_online(cfg) -> int:
+    from moodcast.cli.online import ATTEMPT_TIMEOUT_S, attempt_all, online_exit_code
+
+    print(f"online (each service tried once, within {ATTEMPT_TIMEOUT_S:g} s):", flush=True)
+    attempts = attempt_all(cfg)
+    for attempt in attempts:
+        print(attempt.line(), flush=True)
+    return online_exit_code(attempts)
 
 
 def _verdict(findings, strict: bool) -> str:
@@ -232,7 +255,7 @@ def cmd_calibrate(args, cfg) -> int:
 def cmd_mqtt_cleanup(args, cfg) -> int:
     from moodcast.cli.cleanup import cleanup
 
-    for line in cleanup(cfg):
+    for line in cleanup(cfg, force=args.force):
         print(line)
     return 0
 

@@ -165,7 +165,7 @@ class MqttLink:
 
     def _diagnose_silence(self, reason_code) -> str:
         """The port took the connection but the MQTT handshake never finished: find out why."""
-        if not self._ssl_context and _speaks_tls(self.cfg.host, self.cfg.port):
+        if not self._ssl_context and speaks_tls(self.cfg.host, self.cfg.port):
             return "the port expects TLS: set [mqtt.tls] enabled = true (and ca_file), or use the plain MQTT port"
         if "keep alive" in str(reason_code).lower():
             return (f"the server accepted the connection but sent no CONNACK within {self.cfg.keepalive_s} s: "
@@ -173,7 +173,7 @@ class MqttLink:
         return "the server closed the connection (a protocol or TLS mismatch, or a topic it refused: see its log)"
 
 
-def _speaks_tls(host: str, port: int) -> bool:
+def speaks_tls(host: str, port: int) -> bool:
     """Whether a TLS handshake (certificate unchecked: this only tells the protocol) succeeds."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE

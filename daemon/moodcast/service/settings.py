@@ -36,11 +36,7 @@ class SettingsFile:
         """The saved settings; `defaults` when none were saved. A file that exists but cannot be
         trusted restores a *paused* camera: losing a privacy pause is worse than an extra pause."""
         try:
-            with self.path.open("rb") as f:
-                raw = f.read(MAX_BYTES + 1)
-            if len(raw) > MAX_BYTES:
-                raise ValueError(f"larger than {MAX_BYTES} bytes")
-            settings = _validate(json.loads(raw.decode("utf-8")))
+            settings = self._read()
         except FileNotFoundError:
             return defaults
         except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -51,6 +47,20 @@ class SettingsFile:
         log.info("restored settings from %s: paused %s, policy %s, autoplay %s", self.path,
                  "on" if settings.paused else "off", settings.policy, "on" if settings.autoplay else "off")
         return settings
+
+    def saved(self) -> Settings | None:
+        """What the file holds, or None when there is none or it cannot be trusted (nothing is logged)."""
+        try:
+            return self._read()
+        except (OSError, ValueError):
+            return None
+
+    def _read(self) -> Settings:
+        with self.path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ValueError(f"larger than {MAX_BYTES} bytes")
+        return _validate(json.loads(raw.decode("utf-8")))
 
     def save(self, settings: Settings) -> None:
         """Write if changed (temporary file, fsync, rename); raises OSError."""
