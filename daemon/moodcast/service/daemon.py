@@ -22,7 +22,7 @@ from moodcast import __version__
 from moodcast import config as config_module
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
-from moodcast.labels import MOODS
+from moodcast.labels import MOODS, NO_FACE
 from moodcast.logs import setup_logging
 from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
 from moodcast.mqtt.link import MqttLink
@@ -156,8 +156,10 @@ class Daemon:
             self.publisher.publish(event)
 
     def _record_history(self) -> None:
-        """Today's minutes per mood: counted every turn, published every minute, the summary at midnight."""
-        for message in self.history.observe(self.tracker.mood, self.faces > 0):
+        """Today's minutes per mood: counted every turn, published every minute, the summary at midnight.
+        While the camera fails nothing is seen, whatever mood the state still shows."""
+        seeing = self._tick_reason in (None, TickReason.PAUSED)
+        for message in self.history.observe(self.tracker.mood if seeing else NO_FACE, seeing and self.faces > 0):
             self.publisher.publish(message)
 
     def _model_fault(self, text: str) -> None:
