@@ -106,7 +106,10 @@ class MqttLink:
         self._last_problem = ""
         self._connected_at = time.monotonic()
         log.info("connected to %s:%d; publishing under %s/", self.cfg.host, self.cfg.port, self.base)
-        client.subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 1),  # set/a/b too: it gets a "no such command"
+        # set/# at QoS 0: the session is clean, so QoS 1 would only add the broker's per-client queue, and
+        # Mosquitto drops the newest messages beyond it (max_queued_messages): the last command of a burst.
+        # set/a/b is included: it gets a "no such command".
+        client.subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 0),
                           (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
         self.connected.set()
         self.outbox.connected()

@@ -20,7 +20,7 @@ from moodcast.config import Config
 from moodcast.errors import MoodcastError
 from moodcast.labels import MOODS
 from moodcast.logs import setup_logging
-from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
+from moodcast.mqtt.commands import Batch, Command, CommandInbox, Rejected, Result, Setting
 from moodcast.mqtt.link import MqttLink
 from moodcast.mqtt.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
 from moodcast.mqtt.publisher import StatePublisher
@@ -199,27 +199,33 @@ class Daemon:
             self._reload()
         dropped = self.inbox.newly_dropped()
         if dropped:
-            text = f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames"
+            text = (f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames "
+                    "(the newest value of each setting was still applied)")
             log.warning(text)
             self.out.publish(error_event("commands", text))
-        results = [self._run_command(message) for message in self.inbox.take()]
-        if results:
-            # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
-            # once per batch: a burst of commands costs one write
-            self._save_settings()
-            for result in results:
-                self.out.publish(result)
-            self._publish_state(force=True)
+        batch = self.inbox.take()
+        if not batch.results and not batch.settings:
+            return
+        for command in batch.settings:  # the newest of each setting, once: the privacy pause first
+            self._apply(command)
+        # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
+        # once per batch: a burst of commands costs one write
+        self._save_settings()
+        for result in batch.results:
+            self.out.publish(self._result_event(result, batch))
+        self._publish_state(force=True)
 
-    def _run_command(self, message: Incoming) -> Event:
-        """Apply one command; returns its result event (published once the batch is saved)."""
-        try:
-            command = parse_command(message.name, message.payload, message.size)
-        except CommandError as e:  # e.command: the name, shortened if it was junk
-            log.warning("rejected command %s: %s", e.command, e.message)
-            return command_event(e.command, False, None, e.message)
-        self._apply(command)
-        return command_event(command.name, True, command.value, applied_message(command))
+    def _result_event(self, result: Result, batch: Batch) -> Event:
+        """The `command` event of one message; snapshot_stats is carried out here, in order."""
+        if isinstance(result, Rejected):
+            log.warning("rejected command %s: %s", result.command, result.message)
+            return command_event(result.command, False, None, result.message)
+        if batch.superseded(result):
+            return command_event(result.name, True, result.value, f"{applied_message(result)}, then superseded "
+                                                                  "by a newer command")
+        if result.setting is None:
+            self._apply(result)
+        return command_event(result.name, True, result.value, applied_message(result))
 
     def _apply(self, command: Command) -> None:
         if command.setting is Setting.PAUSED:
