@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from moodcast.config import ConfigError, MqttConfig
 from moodcast.mqtt import homeassistant, payloads
 from moodcast.mqtt.commands import Incoming
-from moodcast.mqtt.outbox import Outbox, Outgoing
+from moodcast.mqtt.outbox import RETRY_REFUSED_S, Outbox, Outgoing
 from moodcast.secrets import read_secret
 
 log = logging.getLogger("moodcast.mqtt")
@@ -41,6 +41,12 @@ class MqttLink:
         self._answered = False  # a CONNACK (accepting or refusing) came for this connection attempt
         self._last_loss = ("", 0.0)  # (text, when): a flapping connection is logged once a minute
         self._ssl_context = ssl_context(cfg) if cfg.tls.enabled else None
+        self._subscribing: dict[int, list[tuple[str, int]]] = {}  # SUBSCRIBE mid -> its (topic, qos) list
+        self._early_subacks: dict[int, list] = {}  # SUBACK reason codes that came before the mid was recorded
+        self._subscribe_lock = threading.Lock()  # for these two only: never held while calling paho
+        self._subscriptions_refused = 0
+        self._refused_subscriptions: set[str] = set()  # logged once each
+        self._resubscribe: threading.Timer | None = None
         self.client = self._make_client(device_id)
 
     def topic(self, kind: str) -> str:
@@ -56,7 +62,8 @@ class MqttLink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_publish = lambda _client, _userdata, mid, *_: self.outbox.acknowledged(mid)
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     def start(self) -> None:
@@ -69,6 +76,8 @@ class MqttLink:
         """Send what is queued, say `offline` (a clean exit sends no last will) and disconnect."""
         self.outbox.flush(timeout)
         self.outbox.close()
+        if self._resubscribe:
+            self._resubscribe.cancel()
         if self.connected.is_set():
             info = self.client.publish(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
             try:
@@ -91,6 +100,11 @@ class MqttLink:
         """Events and stats that never reached the broker (away, or the backlog was full)."""
         return self.outbox.dropped
 
+    @property
+    def denied(self) -> int:
+        """Publishes and subscriptions the broker refused (MQTT 5 reason codes; SUBACK failures under 3.1.1 too)."""
+        return self.outbox.refused + self._subscriptions_refused
+
     def _send(self, message: Outgoing) -> paho.MQTTMessageInfo:
         return self.client.publish(message.topic, message.data, qos=message.qos, retain=message.retain)
 
@@ -109,10 +123,57 @@ class MqttLink:
         # set/# at QoS 0: the session is clean, so QoS 1 would only add the broker's per-client queue, and
         # Mosquitto drops the newest messages beyond it (max_queued_messages): the last command of a burst.
         # set/a/b is included: it gets a "no such command".
-        client.subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 0),
-                          (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
+        self._subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 0),
+                         (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
         self.connected.set()
         self.outbox.connected()
+
+    def _subscribe(self, topics: list[tuple[str, int]]) -> None:
+        """paho's thread (on_connect) or the retry timer's: the SUBACK may be handled before this returns."""
+        result, mid = self.client.subscribe(topics)
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            return  # not connected: the next on_connect subscribes again
+        with self._subscribe_lock:
+            early = self._early_subacks.pop(mid, None)
+            if early is None:
+                self._subscribing[mid] = topics
+        if early is not None:
+            self._subscribed(topics, early)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._subscribe_lock:
+            topics = self._subscribing.pop(mid, None)
+            if topics is None:
+                self._early_subacks[mid] = reason_codes
+        if topics is not None:
+            self._subscribed(topics, reason_codes)
+
+    def _subscribed(self, topics: list[tuple[str, int]], reason_codes: list) -> None:
+        """A SUBACK: a refused subscription (an ACL) means deaf to commands. Said once per topic, counted,
+        and asked for again every RETRY_REFUSED_S (and on every reconnect) until the broker allows it."""
+        refused = [(topic, code) for (topic, qos), code in zip(topics, reason_codes, strict=False) if code.is_failure]
+        for topic, code in refused:
+            self._subscriptions_refused += 1
+            if topic not in self._refused_subscriptions:
+                self._refused_subscriptions.add(topic)
+                log.error("the broker refused the subscription to %s: %s (reason code %d); %s. Check its ACL for "
+                          "this client; asking again every %g s", topic, code, code.value,
+                          "commands cannot arrive" if topic.startswith(self.base) else "Home Assistant restarts "
+                          "go unnoticed", RETRY_REFUSED_S)
+        if refused:
+            retry = [(topic, qos) for topic, qos in topics if topic in dict(refused)]
+            self._resubscribe = threading.Timer(RETRY_REFUSED_S, self._subscribe_again, (retry,))
+            self._resubscribe.daemon = True
+            self._resubscribe.start()
+
+    def _subscribe_again(self, topics: list[tuple[str, int]]) -> None:
+        if self.connected.is_set():  # else the next on_connect subscribes to everything anyway
+            self._subscribe(topics)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # only MQTT 5 says why: a 3.1.1 broker acknowledges a refused publish like any other (or drops us)
+        self.outbox.acknowledged(mid, f"{reason_code} (reason code {reason_code.value})" if reason_code.is_failure
+                                 else "")
 
     def _on_connect_fail(self, client, userdata) -> None:
         self._problem(f"cannot connect to {self.cfg.host}:{self.cfg.port}: {self._diagnose()}")

@@ -189,6 +189,7 @@ class Daemon:
         fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
                       mqtt_reconnects=self.link.reconnects if self.link else 0,
                       mqtt_dropped=self.link.dropped if self.link else 0,
+                      mqtt_denied=self.link.denied if self.link else 0,
                       recommendations=self.recommender.stats())
         self.out.publish(Stats(fields))
 
