@@ -26,6 +26,7 @@ from typing import Any
 
 from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import MOODS, POLICIES, Policy
+from moodcast.util import NotARegularFile, read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -360,13 +361,14 @@ def read(path: str | Path) -> dict[str, Any]:
     """The TOML data of a configuration file, unchecked; ConfigError when it cannot be read or parsed."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
+        data, _ = read_regular(path, MAX_CONFIG_BYTES)  # a FIFO or a device is refused, never waited on
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a moodcast configuration")
         return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except NotARegularFile as e:
+        raise ConfigError(f"{path}: {e}; name the configuration file itself") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {str(e)[:200]}") from None
     except tomllib.TOMLDecodeError as e:

@@ -24,6 +24,7 @@ from moodcast.mqtt import homeassistant, payloads
 from moodcast.mqtt.commands import Incoming
 from moodcast.mqtt.outbox import RETRY_REFUSED_S, Outbox, Outgoing
 from moodcast.secrets import read_secret
+from moodcast.util import NotARegularFile, check_regular
 
 log = logging.getLogger("moodcast.mqtt")
 
@@ -125,8 +126,8 @@ class MqttLink:
         # set/a/b is included: it gets a "no such command".
         self._subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 0),
                          (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
+        self.outbox.connected()  # first: whoever sees `connected` may publish an event at once
         self.connected.set()
-        self.outbox.connected()
 
     def _subscribe(self, topics: list[tuple[str, int]]) -> None:
         """paho's thread (on_connect) or the retry timer's: the SUBACK may be handled before this returns."""
@@ -265,6 +266,9 @@ def make_client(cfg: MqttConfig, client_id: str = "", context: ssl.SSLContext | 
 
 def ssl_context(cfg: MqttConfig) -> ssl.SSLContext:
     tls = cfg.tls
+    for key in ("ca_file", "cert_file", "key_file"):  # OpenSSL would wait on a FIFO for ever
+        if getattr(tls, key):
+            _regular_file(f"[mqtt.tls] {key}", getattr(tls, key))
     try:
         context = ssl.create_default_context(cafile=tls.ca_file or None)
     except (OSError, ssl.SSLError) as e:
@@ -279,3 +283,12 @@ def ssl_context(cfg: MqttConfig) -> ssl.SSLContext:
     if tls.insecure:
         context.check_hostname = False
     return context
+
+
+def _regular_file(key: str, path: str) -> None:
+    try:
+        check_regular(path)
+    except NotARegularFile as e:
+        raise ConfigError(f"{key}: {path}: {e}") from None
+    except OSError:
+        pass  # missing or unreadable: OpenSSL's own error says which, below

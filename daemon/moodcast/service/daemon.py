@@ -31,6 +31,7 @@ from moodcast.service.settings import Settings, SettingsFile
 from moodcast.service.signals import EarlySignals
 from moodcast.service.stats import PipelineStats
 from moodcast.service.tracker import MoodChange, MoodTracker
+from moodcast.util import remove_stale_temporaries
 from moodcast.vision.analyzer import Analyzer
 from moodcast.vision.camera import Camera, Frame, IdleBackoff, Tick, TickReason
 from moodcast.vision.classifier import EmotionClassifier, ModelOutputError
@@ -62,8 +63,12 @@ class Daemon:
         self.link = MqttLink(config.mqtt, config.device_id, self.inbox.put) if config.mqtt.enabled else None
         self.out = StatePublisher(self.link, config.mqtt.stats_interval_s)
         self.recommender = RecommendationService(config, self.out.publish_body)
+        for stale in remove_stale_temporaries(config.state_dir):  # a kill -9 in the middle of a save
+            log.info("removed %s, left by a process that was killed while saving", stale)
         self.settings_file = SettingsFile(config.state_dir)
         self._restore_settings()
+        # said once the broker is there: an event published before the first connection is dropped
+        self._untold = [error_event("state", self.settings_file.problem)] if self.settings_file.problem else []
         self.faces = 0
         self._last_frame_ts = 0.0
         self._mood_since_wall = time.time()
@@ -195,6 +200,10 @@ class Daemon:
 
     # -- commands and reload (applied between frames) ---------------------------------------
     def _handle_pending(self) -> None:
+        if self._untold and self.link and self.link.connected.is_set():
+            for event in self._untold:
+                self.out.publish(event)
+            self._untold = []
         if self.reload_requested.is_set():
             self.reload_requested.clear()
             self._reload()
