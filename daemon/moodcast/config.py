@@ -15,6 +15,7 @@ import json
 import os
 import re
 import socket
+import stat
 import sys
 import types
 import typing
@@ -375,6 +376,33 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+
+
+def trust_problems(path: str | Path) -> list[str]:
+    """Why someone other than root or this user could change the configuration, one line each: the
+    file writable by group or others or owned by another user, or a directory on its way that others
+    may write to (without the sticky bit: they can replace the file) or that another user owns.
+    Whoever can write it can point the daemon at their broker, or at secret files of their choosing."""
+    try:
+        real = Path(path).resolve()
+        st = real.stat()
+    except OSError:
+        return []  # read() says what is wrong with it
+    ours = (0, os.geteuid())
+    problems = []
+    if st.st_mode & 0o022:
+        who = {0o020: "its group", 0o002: "everyone", 0o022: "its group and everyone"}[st.st_mode & 0o022]
+        problems.append(f"{real} is writable by {who} (mode {st.st_mode & 0o777:04o}); run: chmod go-w {real}")
+    if st.st_uid not in ours:
+        problems.append(f"{real} belongs to another user (uid {st.st_uid}); run: chown root {real}")
+    for directory in real.parents:
+        dst = directory.stat()
+        if dst.st_mode & 0o002 and not dst.st_mode & stat.S_ISVTX:
+            problems.append(f"{directory} is writable by everyone (mode {dst.st_mode & 0o777:04o}): anyone can "
+                            f"replace {real.name}; run: chmod o-w {directory}")
+        if dst.st_uid not in ours:
+            problems.append(f"{directory} belongs to another user (uid {dst.st_uid}), who can replace {real.name}")
+    return problems
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:

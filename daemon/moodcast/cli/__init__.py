@@ -119,6 +119,7 @@ def overrides(args: argparse.Namespace) -> dict[str, dict]:
 
 def cmd_run(args, cfg) -> int:
     from moodcast.cli.checks import check_detector_model
+    from moodcast.config import trust_problems
     from moodcast.logs import setup_logging
     from moodcast.service.daemon import Daemon
 
@@ -126,6 +127,9 @@ def cmd_run(args, cfg) -> int:
         args.command_parser.error("--fast only applies to --replay PATH")
     check_detector_model(cfg)
     setup_logging(cfg.logging.level)
+    for problem in trust_problems(cfg.source_path):
+        logging.getLogger("moodcast").warning("%s: whoever can change it can point moodcast at their broker or "
+                                              "secrets (moodcast check-config --strict refuses it)", problem)
     daemon = Daemon(cfg, args.signals)
     code = daemon.run()
     if cfg.camera.source == "replay" and not cfg.camera.loop and not daemon.stop_event.is_set():
