@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from moodcast.config import ConfigError, MqttConfig
 from moodcast.mqtt import homeassistant, payloads
@@ -27,6 +29,10 @@ from moodcast.secrets import read_secret
 from moodcast.util import NotARegularFile, check_regular
 
 log = logging.getLogger("moodcast.mqtt")
+# The largest packet the daemon takes from the broker. A command is at most 256 bytes and moodcast's
+# own messages stay under 8 KB; without a bound, paho reads a 256 MB message whole before the daemon
+# can refuse it (RSS 184 -> 950 MB). Under MQTT 5 the broker must not send more (it drops it for us).
+MAX_INCOMING_PACKET = 64 * 1024
 
 
 class MqttLink:
@@ -70,7 +76,8 @@ class MqttLink:
     def start(self) -> None:
         """Returns at once; the connection is made (and remade) in paho's thread."""
         self.outbox.start()
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
+                                  properties=connect_properties(self.cfg))
         self.client.loop_start()
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -262,6 +269,16 @@ def make_client(cfg: MqttConfig, client_id: str = "", context: ssl.SSLContext | 
     if cfg.tls.enabled:
         client.tls_set_context(context or ssl_context(cfg))
     return client
+
+
+def connect_properties(cfg: MqttConfig) -> Properties | None:
+    """MQTT 5 CONNECT properties: the Maximum Packet Size we accept (MQTT 3.1.1 has no way to say it:
+    there only the broker's own max_packet_size bounds what arrives, see docs/install.md)."""
+    if cfg.protocol != "5":
+        return None
+    properties = Properties(PacketTypes.CONNECT)
+    properties.MaximumPacketSize = MAX_INCOMING_PACKET
+    return properties
 
 
 def ssl_context(cfg: MqttConfig) -> ssl.SSLContext:
