@@ -107,3 +107,24 @@ def test_a_32_mb_message_leaves_the_daemon_flat(tmp_path, protocol, broker_limit
         assert peak - start["VmRSS"] < 8, (start, peak, before["rss_mb"], after["rss_mb"])
     finally:
         broker.kill()
+
+
+def test_a_flood_of_junk_commands_writes_a_few_lines_and_every_result_is_counted(tmp_path, mosquitto,
+                                                                                  daemon_process):
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    with Subscriber(mosquitto, [f"{BASE}/event", f"{BASE}/stats"]) as sub, daemon_process(config) as daemon:
+        stats(mosquitto, sub)
+        client = mosquitto.configure(mqtt.Client(CallbackAPIVersion.VERSION2))
+        client.connect(mosquitto.host, mosquitto.port)
+        client.loop_start()
+        for info in [client.publish(f"{BASE}/set/policy", f"sideways {i}", qos=1) for i in range(3000)]:
+            info.wait_for_publish(30)
+        client.disconnect()
+        client.loop_stop()
+        stats(mosquitto, sub)  # sent after the flood, so the flood has been through
+        rejections = [m for m in sub.messages.get(f"{BASE}/event", []) if m.json().get("command") == "policy"]
+        assert rejections and all(m.json()["ok"] is False for m in rejections)  # each reported, up to the bound
+        assert daemon.running()
+    lines = daemon.output().splitlines()
+    assert len([line for line in lines if "rejected command" in line]) <= 5  # per minute: 3,000 before
+    assert len(lines) < 40, lines[-10:]

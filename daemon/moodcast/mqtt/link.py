@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from moodcast.config import ConfigError, MqttConfig
+from moodcast.logs import RateLimitedLog
 from moodcast.mqtt import homeassistant, payloads
 from moodcast.mqtt.commands import Incoming
 from moodcast.mqtt.outbox import RETRY_REFUSED_S, Outbox, Outgoing
@@ -54,6 +55,7 @@ class MqttLink:
         self._subscriptions_refused = 0
         self._refused_subscriptions: set[str] = set()  # logged once each
         self._resubscribe: threading.Timer | None = None
+        self._limited = RateLimitedLog(log, interval_s=60.0)  # for what the broker's other clients can trigger
         self.client = self._make_client(device_id)
 
     def topic(self, kind: str) -> str:
@@ -213,7 +215,8 @@ class MqttLink:
 
     def _on_message(self, client, userdata, message) -> None:
         if homeassistant.is_ha_online(message.topic, message.payload, self.cfg.discovery_prefix):
-            log.info("Home Assistant came online: re-publishing discovery and state")
+            # 10,000 birth messages wrote 3,698 lines: said at most once a minute, re-published every time
+            self._limited.info("ha-online", "Home Assistant came online: re-publishing discovery and state")
             self.outbox.refresh()
         elif message.topic.startswith(prefix := f"{self.base}/{payloads.COMMAND_LEVEL}/"):
             self.on_command(Incoming.cut(message.topic[len(prefix):], message.payload))

@@ -19,7 +19,7 @@ from moodcast import config as config_module
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
 from moodcast.labels import MOODS
-from moodcast.logs import setup_logging
+from moodcast.logs import RateLimitedLog, setup_logging
 from moodcast.mqtt.commands import Batch, Command, CommandInbox, Rejected, Result, Setting
 from moodcast.mqtt.link import MqttLink
 from moodcast.mqtt.payloads import Event, State, Stats, command_event, error_event, faces_event, mood_changed
@@ -52,6 +52,8 @@ class Daemon:
         self.stop_event = signals.stop if signals else threading.Event()
         self.reload_requested = signals.reload if signals else threading.Event()
         self.notifier = Notifier()
+        # commands come from whoever may publish on the broker: their lines are rate-limited, their events are not
+        self._limited = RateLimitedLog(log, interval_s=60.0, burst=5)
         self.inbox = CommandInbox()
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
         self.analyzer = Analyzer(make_detector(config.detector), self.classifier, config.detector.faces)
@@ -211,7 +213,7 @@ class Daemon:
         if dropped:
             text = (f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames "
                     "(the newest value of each setting was still applied)")
-            log.warning(text)
+            self._limited.warning("dropped", text)
             self.out.publish(error_event("commands", text))
         batch = self.inbox.take()
         if not batch.results and not batch.settings:
@@ -228,7 +230,7 @@ class Daemon:
     def _result_event(self, result: Result, batch: Batch) -> Event:
         """The `command` event of one message; snapshot_stats is carried out here, in order."""
         if isinstance(result, Rejected):
-            log.warning("rejected command %s: %s", result.command, result.message)
+            self._limited.warning("rejected", "rejected command %s: %s", result.command, result.message)
             return command_event(result.command, False, None, result.message)
         if batch.superseded(result):
             return command_event(result.name, True, result.value, f"{applied_message(result)}, then superseded "
@@ -243,7 +245,8 @@ class Daemon:
                 self._privacy_pause()
             else:
                 self.camera.paused.clear()
-            log.info("privacy pause %s", "on: camera released" if command.switch else "off: capturing again")
+            self._limited.info("pause", "privacy pause %s",
+                               "on: camera released" if command.switch else "off: capturing again")
         elif command.setting is Setting.POLICY:
             self.recommender.set_policy(command.policy)
         elif command.setting is Setting.AUTOPLAY:
@@ -282,7 +285,7 @@ class Daemon:
         except OSError as e:
             text = (f"cannot save settings to {self.settings_file.path} ({e.strerror or e}): "
                     "they will not survive a restart")
-            log.error(text)
+            self._limited.error("save", text)
             self.out.publish(error_event("state", text))
 
     def _reload(self) -> None:
