@@ -26,6 +26,7 @@ from bench.scenes import SAMPLES
 from bench.toml_file import write_toml
 
 BASE = "moodcast/bench"
+WINDOW = 20000  # commands one client publishes before it waits for their acknowledgements
 MIXED = [("resume", ""), ("paused", "OFF"), ("pause", ""), ("policy", "uplift"), ("policy", "off"),
          ("policy", "sideways"), ("autoplay", "on"), ("autoplay", "off"), ("snapshot_stats", ""), ("reboot", "now")]
 
@@ -96,8 +97,10 @@ def burst_ends_paused(broker, sub: Subscriber, size: int, rng: random.Random) ->
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-burst-{rng.random()}")
     client.connect(broker.host, broker.port)
     client.loop_start()
-    for info in [client.publish(f"{BASE}/set/{name}", payload, qos=1) for name, payload in commands]:
-        info.wait_for_publish(600)
+    for start in range(0, len(commands), WINDOW):  # QoS 1 message ids are 16-bit: at most 65,535 unacknowledged
+        for info in [client.publish(f"{BASE}/set/{name}", payload, qos=1)
+                     for name, payload in commands[start:start + WINDOW]]:
+            info.wait_for_publish(600)
     client.disconnect()
     client.loop_stop()
     deadline = time.monotonic() + 120

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import sys
-import threading
-from pathlib import Path
 
-from moodcast import __version__
-from moodcast.errors import EX_CONFIG, MoodcastError, exit_code
-from moodcast.service.signals import EarlySignals
+from moodcast.service import signals
+
+# `moodcast run` notes SIGINT, SIGTERM and SIGHUP before anything else is imported (argparse and
+# logging take milliseconds, LiteRT and OpenCV seconds on a Pi): a Ctrl-C or a reload asked for
+# meanwhile must not print a KeyboardInterrupt traceback or kill the process (SIGHUP's default
+# action). main() turns them into requests the daemon carries out (service/signals.py).
+if sys.argv[1:2] == ["run"]:
+    signals.remember()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from moodcast import __version__  # noqa: E402
+from moodcast.errors import EX_CONFIG, MoodcastError, exit_code  # noqa: E402
+from moodcast.service.signals import EarlySignals  # noqa: E402
 
 
 def default_config_path() -> str:
@@ -85,10 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `run` takes its signals before the slow imports: an early SIGINT or SIGHUP must not traceback or kill
-    signals = EarlySignals.install() if argv[:1] == ["run"] else None
     args = parse_args(argv)
-    args.signals = signals
+    args.signals = EarlySignals.install() if args.func is cmd_run else None
     try:
         return args.func(args, None if args.func in (cmd_demo,) else load_config(args))
     except MoodcastError as e:
