@@ -33,6 +33,13 @@ from bench.scenes import ROOT, SAMPLES, Fer2013, Scene, empty_scene, encode_jpeg
 from moodcast.config import DetectorConfig
 from moodcast.vision.classifier import bundled_model, load_card
 
+STARTED = time.monotonic()
+
+
+def progress(text: str) -> None:
+    """One line as each stage starts: the whole run takes minutes and would otherwise be silent."""
+    print(f"bench [{time.monotonic() - STARTED:4.0f} s] {text}", file=sys.stderr, flush=True)
+
 
 def parse(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -92,12 +99,17 @@ def main(argv=None) -> int:
                "note": "timings are wall-clock on this machine as it was: see load avg",
                "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
                "detector_overrides": args.detector}
+    progress("starting a Mosquitto broker for the daemons")
     broker, results["broker"], stop_broker = start_broker(workdir / "broker")
     try:
         fer, photos = load_inputs(args, results)
+        progress(f"inputs: {f'{len(fer)} FER2013 PrivateTest faces' if fer else 'no FER2013'}, "
+                 f"{len(photos)} real photos")
         model, float_model, macs = models(args, results)
         configs = in_process(args, results, fer, photos, model, float_model, broker)
+        progress("choosing the faces of the reaction replay")
         picks = reaction.pick_faces(configs[1].analyzer, fer, photos)
+        progress(f"as-fast-as-possible soak: {args.fast_frames} frames in a child process")
         fast = fast_soak(args, workdir)
         daemons(args, results, workdir, fer, photos, picks, broker)
         results["footprint"]["fast_soak"] = fast
@@ -108,6 +120,7 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     results["load_end"] = round(os.getloadavg()[0], 2)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
+    progress("writing the report")
     report.write_json(results, args.out / "bench.json")
     report.chart(results, args.out / "bench.png")
     print(report.table(results))
@@ -156,6 +169,7 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
     configs = [stages.load_config(*w, detector) for w in wanted]
     frames = [(encode_jpeg(s.image), "real photos" if s.source.startswith("frames/") else "scenes")
               for s in timing_scenes(args, fer, photos)]
+    progress(f"stage latency: {len(frames)} frames through {', '.join(c.name for c in configs)}")
     link = stages.connect_publisher(broker.host, broker.port)
     try:
         stages.run_stages(configs, frames, link)
@@ -163,22 +177,32 @@ def in_process(args, results, fer, photos, model, float_model, broker) -> list[s
         link.stop()
     results["stages"] = {c.name: stages.report(c) for c in configs}
     # the issue's comparison: the same real photos through both whole-frame pipelines (skips without `fer`)
+    progress("the fer package on the same photos")
     results["fer_compare"] = fer_compare.compare(configs[1].analyzer, photos)
     if "skipped" in results["fer_compare"]:
         results["skipped"].append("vs fer: " + results["fer_compare"]["skipped"])
     scenes = [fer_scene(fer, int(i)) for i in accuracy.sample(len(fer), args.sweep_frames, seed=2)] if fer else []
+    progress(f"detector settings sweep: {len(scenes)} FER scenes, {len(photos)} photos, 10 empty rooms")
     results["detector_sweep"] = detector_sweep.sweep(scenes, photos, [empty_scene(100 + i) for i in range(10)],
                                                      real_scenes(photos, args.sweep_frames))
     analyzer = configs[1].analyzer
-    card = load_card(model)
-    acc = {"photos": accuracy.photos(analyzer, photos),
-           "note": f"model: {model.name} ({card.get('architecture', '?')}, labels {card.get('label_mode', '?')}, "
-                   f"sha256 {str(card.get('sha256', '?'))[:12]})"}
+    progress("accuracy: labelled photos" + (f", all {len(fer)} PrivateTest crops, {args.faces or len(fer)} faces "
+                                            "in the loop" if fer is not None else ""))
+    acc = {"photos": accuracy.photos(analyzer, photos), "note": model_note(model)}
     if fer is not None:
         acc["all_crops"] = accuracy.classifier_alone(analyzer.classifier, fer, range(len(fer)))
         acc["loop"] = accuracy.in_the_loop(analyzer, fer, accuracy.sample(len(fer), args.faces), args.hold_s)
     results["accuracy"] = acc
     return configs
+
+
+def model_note(model: Path) -> str:
+    """The model line of the report, from its card: only what the card says."""
+    card = load_card(model)
+    facts = [card.get("architecture"), card.get("targets") and f"trained on {card['targets']}",
+             card.get("sha256") and f"sha256 {str(card['sha256'])[:12]}"]
+    known = [fact for fact in facts if fact]
+    return f"model: {model.name}" + (f" ({', '.join(known)})" if known else "")
 
 
 def fast_soak(args, workdir: Path) -> dict:
@@ -208,7 +232,10 @@ def daemons(args, results, workdir, fer, photos, picks, broker) -> None:
     extra = {"model": {"path": str(args.model.resolve())}} if args.model else {}  # else the daemon's default
     if args.detector:
         extra["detector"] = args.detector
+    progress("daemon start-up: 3 cold starts, one at a time")
     starts = cold_starts(workdir, face_scenes, broker, extra)
+    progress(f"three daemons side by side for {args.soak_s:g} s: face soak, empty room, reaction replay "
+             f"({args.switches} switches of {args.switch_s:g} s)")
     face = Watched(workdir, "face", face_scenes, broker, extra)
     idle = Watched(workdir, "no_face", [empty_scene(seed) for seed in range(3)], broker, extra)
     outcome: dict = {}

@@ -23,14 +23,18 @@ from moodcast.vision.classifier import EmotionClassifier
 
 
 def classifier_alone(classifier: EmotionClassifier, fer: Fer2013, indices) -> dict:
-    """Top-1 on the original 48x48 crops: against FER2013 labels and FER+ majorities."""
-    hits = hits_plus = 0
+    """Top-1 on the original 48x48 crops: against FER2013 labels, and against FER+ majorities by the
+    model card's protocol (the faces it drops are not scored), so that it can be set beside `make eval`."""
+    hits = hits_plus = scored_plus = 0
     for i in indices:
         mood = classifier.labels[int(classifier.classify(fer.images[i]).argmax())]
         hits += mood == fer.labels[i]
-        hits_plus += mood == fer.ferplus[i]
+        if fer.ferplus_majority[i] is not None:
+            scored_plus += 1
+            hits_plus += mood == fer.ferplus_majority[i]
     n = len(indices)
-    return {"n": n, "accuracy": _pct(hits, n), "accuracy_ferplus": _pct(hits_plus, n)}
+    return {"n": n, "accuracy": _pct(hits, n),
+            "n_ferplus": scored_plus, "accuracy_ferplus": _pct(hits_plus, scored_plus)}
 
 
 def in_the_loop(analyzer: Analyzer, fer: Fer2013, indices, hold_s: float, seed: int = 1) -> dict:

@@ -7,7 +7,7 @@ those frames, the classifier is scored three ways: on the eye-levelled crop fram
 its faces (the default), on BlazeFace's square box, and - the ceiling - on the original 48x48 crop.
 Both crops see the same faces, so their difference is the crop's alone; whether it is more than
 chance is McNemar's exact test on the faces that only one of the two crops gets right. (Pasted FER faces in the
-bench's coloured scenes are too few for this: BlazeFace finds few of those, see the README.)
+bench's coloured scenes are too few for this: BlazeFace finds few of those, see docs/performance.md.)
 """
 
 from __future__ import annotations

@@ -141,8 +141,8 @@ def _accuracy_lines(a: dict) -> list[str]:
     out = [""]
     if "all_crops" in a:
         c = a["all_crops"]
-        out.append(f"classifier alone, all {c['n']} PrivateTest crops: {c['accuracy']} % (FER+ majority "
-                   f"{c['accuracy_ferplus']} %)")
+        out.append(f"classifier alone, all {c['n']} PrivateTest crops: {c['accuracy']} % on FER2013 labels, "
+                   f"{c['accuracy_ferplus']} % on FER+ majorities (the model card's protocol, N = {c['n_ferplus']})")
     if "loop" in a:
         loop = a["loop"]
         out.append(f"in the loop ({loop['n']} PrivateTest faces in scenes, {loop['hold_s']:.0f} s each): "

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_model.dataset import Split, ferplus_eval_rows
 from moodcast.labels import MOODS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,12 @@ class Fer2013:
         self.labels = [MOODS[i] for i in data["labels"][rows]]
         votes = data["ferplus_votes"][rows].astype(int)
         self.votes_top = votes[:, :7].max(axis=1)
-        self.ferplus = [FERPLUS_TO_MOOD[i] for i in votes[:, :7].argmax(axis=1)]
+        self.ferplus = [FERPLUS_TO_MOOD[i] for i in votes[:, :7].argmax(axis=1)]  # the most votes: picks scenes
+        # the model card's FER+ protocol (make eval): the majority mood, "contempt" (always a miss), or
+        # None for a face the protocol drops (no majority, unknown, not a face)
+        keep, classes = ferplus_eval_rows(Split(self.images, data["labels"][rows], votes))
+        self.ferplus_majority = [None if not kept else MOODS[c] if c >= 0 else "contempt"
+                                 for kept, c in zip(keep, classes, strict=True)]
 
     def __len__(self) -> int:
         return len(self.rows)

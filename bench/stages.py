@@ -22,6 +22,7 @@ from moodcast.mqtt import payloads
 from moodcast.mqtt.link import MqttLink
 from moodcast.service.stats import STAGES
 from moodcast.service.tracker import MoodTracker
+from moodcast.topics import Topics
 from moodcast.vision.analyzer import Analyzer
 from moodcast.vision.classifier import EmotionClassifier
 from moodcast.vision.detector import make_detector
@@ -58,7 +59,8 @@ def load_config(name: str, model: Path, threads: int, detector: DetectorConfig |
 
 
 def connect_publisher(host: str, port: int) -> MqttLink:
-    link = MqttLink(MqttConfig(host=host, port=port, discovery=False), "bench-stages", lambda *_: None)
+    mqtt = MqttConfig(host=host, port=port, discovery=False)
+    link = MqttLink(mqtt, Topics(mqtt.prefix, "bench-stages"), lambda *_: None)
     link.start()
     if not link.connected.wait(10):
         raise RuntimeError(f"bench: cannot connect to the MQTT broker at {host}:{port}")

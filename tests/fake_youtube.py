@@ -1,5 +1,6 @@
-"""A local stand-in for YouTube Data API v3 search.list (GET /youtube/v3/search), with the
-documented parameter checks, 100 quota units per search and Google's error bodies:
+"""A local stand-in for YouTube Data API v3 search.list (GET /youtube/v3/search) and i18nRegions.list
+(GET /youtube/v3/i18nRegions, what `check-config --online` asks), with the documented parameter
+checks, quota costs (100 units per search, 1 per i18nRegions) and Google's error bodies:
 {"error": {"code": 403, "message": ..., "errors": [{"reason": "quotaExceeded", ...}]}}.
 """
 
@@ -11,6 +12,7 @@ import hashlib
 from tests.fake_http import FakeServer, Reply, Request
 
 SEARCH_COST = 100
+COSTS = {"/youtube/v3/search": SEARCH_COST, "/youtube/v3/i18nRegions": 1}
 
 
 def google_error(status: int, reason: str, message: str, domain: str = "youtube.parameter") -> Reply:
@@ -36,16 +38,25 @@ class FakeYoutube(FakeServer):
         return self.hits("GET", "/youtube/v3/search")
 
     def route(self, req: Request) -> Reply:
-        if req.method != "GET" or req.path != "/youtube/v3/search":
+        if req.method != "GET" or req.path not in COSTS:
             return google_error(404, "notFound", "Not Found", "global")
         if req.query.get("key") != self.api_key:
             return google_error(400, "badRequest", "API key not valid. Please pass a valid API key.", "global")
         with self.lock:
-            if self.quota_units < SEARCH_COST:
+            if self.quota_units < COSTS[req.path]:
                 return quota_exceeded()
-            self.quota_units -= SEARCH_COST
+            self.quota_units -= COSTS[req.path]
         scripted = self.scripted(req)
-        return scripted or self._search(req.query)
+        if scripted:
+            return scripted
+        return self._search(req.query) if req.path.endswith("/search") else self._regions(req.query)
+
+    def _regions(self, q: dict) -> Reply:
+        if q.get("part") != "snippet":
+            return google_error(400, "invalidPart", "part must be snippet")
+        items = [{"kind": "youtube#i18nRegion", "etag": "e", "id": code, "snippet": {"gl": code, "name": name}}
+                 for code, name in (("DE", "Germany"), ("US", "United States"))]
+        return Reply(200, {"kind": "youtube#i18nRegionListResponse", "etag": "e", "items": items})
 
     def _search(self, q: dict) -> Reply:
         problem = _check(q)

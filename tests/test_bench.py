@@ -1,5 +1,7 @@
 """The benchmark's own logic on tiny inputs: scene building, statistics, reaction analysis, budgets, report."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -205,3 +207,66 @@ def test_classify_latency_back_to_back_and_paced():
     for gap_s in (0.0, 0.01):
         ms = classify_ms(bundled_model(), threads=1, gap_s=gap_s, n=3)
         assert ms["n"] == 3 and 0 < ms["p50"] <= ms["max"]
+
+
+# FER+ votes (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF) and what the
+# model card's protocol (edge_model.dataset.ferplus_eval_rows, as `make eval` scores) makes of them
+PROTOCOL_ROWS = [
+    ([0, 8, 0, 0, 0, 0, 0, 0, 2, 0], "happy"),
+    ([4, 0, 0, 4, 0, 0, 2, 0, 0, 0], None),        # no majority: not scored (the most votes would say neutral)
+    ([1, 0, 0, 0, 0, 0, 0, 7, 2, 0], "contempt"),  # kept and always a miss
+    ([3, 1, 1, 0, 0, 0, 0, 0, 0, 5], None),        # not a face
+    ([3, 2, 1, 0, 0, 0, 0, 0, 1, 0], "neutral"),   # single votes are dropped: 3 of 5
+    ([0, 0, 0, 3, 1, 1, 1, 1, 1, 2], "sad"),       # singles dropped: sadness 3 of 5 (not a face 2)
+]
+
+
+@pytest.fixture
+def protocol_fer(tmp_path):
+    votes = np.array([v for v, _ in PROTOCOL_ROWS], np.uint8)
+    path = tmp_path / "fer.npz"
+    np.savez(path, images=np.arange(len(votes), dtype=np.uint8)[:, None, None] * np.ones((1, 48, 48), np.uint8),
+             labels=np.full(len(votes), 3, np.int8), usage=np.array(["PrivateTest"] * len(votes)), ferplus_votes=votes)
+    return scenes.Fer2013(path)
+
+
+class ByPixel:
+    """A classifier that answers, for each test face (told apart by its pixel value), a fixed mood."""
+
+    labels = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+    def __init__(self, answers: list[str]):
+        self.answers = answers
+
+    def classify(self, image):
+        probs = np.zeros(len(self.labels), np.float32)
+        probs[self.labels.index(self.answers[int(image[0, 0])])] = 1.0
+        return probs
+
+
+def test_fer_plus_follows_the_model_cards_protocol(protocol_fer):
+    assert protocol_fer.ferplus_majority == ["happy", None, "contempt", None, "neutral", "sad"]
+
+
+def test_classifier_alone_scores_fer_plus_only_on_the_faces_the_protocol_keeps(protocol_fer):
+    from bench.accuracy import classifier_alone
+
+    answers = ["happy", "neutral", "happy", "neutral", "neutral", "angry"]  # right on rows 0 and 4 of 4 kept
+    result = classifier_alone(ByPixel(answers), protocol_fer, range(len(protocol_fer)))
+    assert result == {"n": 6, "accuracy": 33.3, "n_ferplus": 4, "accuracy_ferplus": 50.0}
+    text = "\n".join(report._accuracy_lines({"all_crops": result}))
+    assert "all 6 PrivateTest crops: 33.3 % on FER2013 labels, 50.0 % on FER+ majorities (the model card's " \
+           "protocol, N = 4)" in text
+
+
+def test_the_model_line_says_only_what_the_card_says(tmp_path, capsys):
+    from bench.__main__ import model_note, progress
+    from moodcast.vision.classifier import bundled_model
+
+    note = model_note(bundled_model())
+    assert "?" not in note and "trained on the FER+ vote distribution" in note and "sha256 " in note
+    bare = tmp_path / "bare-int8.tflite"
+    bare.with_suffix(".json").write_text('{"labels": ["happy", "sad"]}')
+    assert model_note(bare) == "model: bare-int8.tflite"
+    progress("stage latency: 3 frames")
+    assert re.fullmatch(r"bench \[ *\d+ s\] stage latency: 3 frames\n", capsys.readouterr().err)

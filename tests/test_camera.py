@@ -1,13 +1,14 @@
 """Frame sources: replay pacing and virtual time, live-camera threading, retries, pause, stalls."""
 
+import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from moodcast.config import CameraConfig
-from moodcast.vision.camera import Camera, Frame, LatestFrameReader, SourceError, Tick
+from moodcast.config import CameraConfig, parse
+from moodcast.vision.camera import Camera, Frame, LatestFrameReader, SourceError, Tick, make_live_source
 from tests.media import SAMPLES
 
 
@@ -103,3 +104,51 @@ def test_reader_keeps_newest_frame_and_closes_the_source_itself():
     driver.hang.clear()
     reader._thread.join(2)
     assert driver.closed_by == "camera-reader"
+
+
+class TwoConnectorPi:
+    """picamera2 as on a Pi 5 with a camera module on each connector (the driver cannot run here):
+    Picamera2(camera_num) looks the number up in libcamera's camera list, as the real one does."""
+
+    CAMERAS = [{"Model": "imx708", "Num": 0}, {"Model": "imx219", "Num": 1}]
+    opened: list[int] = []
+
+    class Picamera2:
+        def __init__(self, camera_num=0):
+            self.num = TwoConnectorPi.CAMERAS[camera_num]["Num"]  # IndexError for a camera that is not there
+            TwoConnectorPi.opened.append(self.num)
+
+        def create_video_configuration(self, main):
+            return {"main": main}
+
+        def configure(self, config):
+            self.size = config["main"]["size"]
+
+        def start(self):
+            pass
+
+        def capture_array(self, name="main"):
+            return np.full((self.size[1], self.size[0], 3), self.num, np.uint8)
+
+        def close(self):
+            pass
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_picamera2_opens_the_camera_that_index_names(monkeypatch, index):
+    monkeypatch.setitem(sys.modules, "picamera2", TwoConnectorPi)
+    TwoConnectorPi.opened = []
+    source = make_live_source(parse({"camera": {"source": "picamera2", "index": index}}).camera)
+    source.open()
+    try:
+        assert TwoConnectorPi.opened == [index] and source.read()[0, 0, 0] == index
+    finally:
+        source.close()
+
+
+def test_picamera2_without_that_camera_says_which_key(monkeypatch):
+    monkeypatch.setitem(sys.modules, "picamera2", TwoConnectorPi)
+    source = make_live_source(parse({"camera": {"source": "picamera2", "index": 2}}).camera)
+    with pytest.raises(SourceError, match=r"^picamera2: no camera 2 \(\[camera\] index; `rpicam-hello "
+                                          r"--list-cameras` lists them from 0\)$"):
+        source.open()

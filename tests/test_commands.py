@@ -29,6 +29,9 @@ from moodcast.mqtt.commands import (
     ("resume", b"{not json", False),
     ("snapshot_stats", b"", None),
     ("snapshot_stats", b"PRESS", None),
+    ("calibrate", b"PRESS", None),
+    ("calibrate", b"", None),
+    ("reset_calibration", b"PRESS", None),
     ("policy", b"match", "match"),
     ("policy", b"uplift", "uplift"),
     ("policy", b"off", "off"),
@@ -56,7 +59,8 @@ def test_valid_commands(name, payload, value):
 
 @pytest.mark.parametrize("name, setting", [
     ("pause", "paused"), ("resume", "paused"), ("paused", "paused"),
-    ("policy", "policy"), ("autoplay", "autoplay"), ("snapshot_stats", None),
+    ("policy", "policy"), ("autoplay", "autoplay"), ("snapshot_stats", None), ("calibrate", None),
+    ("reset_calibration", None),
 ])
 def test_each_command_names_the_setting_it_changes(name, setting):
     assert parse_command(name, b"on" if name in ("paused", "autoplay") else b"off").setting == setting
@@ -111,7 +115,8 @@ def test_a_command_cut_on_arrival_keeps_its_real_size():
 
 
 def test_error_messages_list_the_known_commands():
-    with pytest.raises(CommandError, match="known: pause, resume, paused, policy, autoplay, snapshot_stats"):
+    with pytest.raises(CommandError, match="known: pause, resume, paused, policy, autoplay, snapshot_stats, calibrate, "
+                                           "reset_calibration"):
         parse_command("reboot", b"")
 
 
@@ -120,7 +125,8 @@ def test_command_error_is_a_value_error():
 
 
 def test_contract_commands():
-    assert COMMANDS == ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats")
+    assert COMMANDS == ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats", "calibrate",
+                        "reset_calibration")
     assert MAX_PAYLOAD == 256
 
 

@@ -10,9 +10,9 @@ from tests.daemon_process import run_cli, write_config
 from tests.media import SAMPLES
 
 
-def refused(tmp_path, toml: str, command: str = "check-config"):
+def refused(tmp_path, toml: str | bytes, command: str = "check-config"):
     path = tmp_path / "custom.toml"
-    path.write_text(toml)
+    path.write_bytes(toml if isinstance(toml, bytes) else toml.encode())
     result = run_cli(command, "-c", str(path), timeout=600)
     assert result.returncode == 78, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -22,9 +22,7 @@ def refused(tmp_path, toml: str, command: str = "check-config"):
 
 
 @pytest.mark.parametrize("key, value", [
-    ("prefix", ""), ("prefix", "/"), ("prefix", "home/+"), ("prefix", "a/#/b"),
-    ("discovery_prefix", ""), ("discovery_prefix", "+"), ("host", ""), ("client_id", "c" * 200),
-    ("username", "admin\nroot"),
+    ("host", ""), ("client_id", "c" * 200), ("username", "admin\nroot"),
 ])
 def test_mqtt_names_that_cannot_go_on_the_wire(tmp_path, key, value):
     toml_value = value.replace("\n", "\\n")
@@ -33,9 +31,39 @@ def test_mqtt_names_that_cannot_go_on_the_wire(tmp_path, key, value):
     assert len(line) < 300
 
 
-def test_run_refuses_a_wildcard_prefix_before_connecting(tmp_path):
-    line = refused(tmp_path, '[mqtt]\nprefix = "home/+"\n', command="run")
-    assert "wildcards" in line
+HOSTILE_PREFIXES = [
+    ("discovery_prefix", "homeassistant/", '"/"'),  # once passed check-config, then run died with a traceback
+    ("discovery_prefix", "/homeassistant", '"/"'),
+    ("prefix", "moodcast/", '"/"'),
+    ("prefix", "/", '"/"'),
+    ("prefix", "home//moods", '"/"'),
+    ("prefix", "home/+", "wildcards"),
+    ("prefix", "a/#/b", "wildcards"),
+    ("discovery_prefix", "+", "wildcards"),
+    ("prefix", "mood\\u0000cast", "control characters"),  # NUL, written as a TOML escape
+    ("prefix", "", "not empty"),
+    ("discovery_prefix", "", "not empty"),
+    ("prefix", "m" * 129, "128 bytes"),
+    ("discovery_prefix", "ü" * 65, "128 bytes"),  # 65 characters, 130 bytes
+]
+
+
+@pytest.mark.parametrize("key, value, why", HOSTILE_PREFIXES)
+def test_check_config_and_run_refuse_a_hostile_topic_prefix_alike(tmp_path, key, value, why):
+    """moodcast.topics.prefix_problem is the one rule, applied when the configuration is loaded: both
+    commands stop with the same line before anything touches the broker or the camera."""
+    toml = f'[mqtt]\n{key} = "{value}"\n'
+    lines = {command: refused(tmp_path, toml, command) for command in ("check-config", "run")}
+    assert lines["check-config"] == lines["run"]
+    assert lines["run"].startswith(f"moodcast: custom.toml: [mqtt] {key}: expected a topic prefix")
+    assert why in lines["run"] and len(lines["run"]) < 300
+
+
+def test_check_config_and_run_refuse_a_prefix_that_is_not_utf8_alike(tmp_path):
+    toml = b'[mqtt]\nprefix = "mood\xffcast"\n'
+    lines = {command: refused(tmp_path, toml, command) for command in ("check-config", "run")}
+    assert lines["check-config"] == lines["run"]
+    assert "cannot read" in lines["run"] and "utf-8" in lines["run"]
 
 
 @pytest.mark.parametrize("camera, key", [

@@ -7,6 +7,7 @@ import sys
 
 from bench.mosquitto import Subscriber
 from moodcast.cli.watch import describe
+from moodcast.mqtt.homeassistant import ENTITIES
 from tests.daemon_process import write_config
 from tests.media import SAMPLES
 
@@ -31,7 +32,7 @@ def test_demo_shows_several_moods_their_recommendations_and_the_discovery_it_pro
     assert {mood for mood, _ in recommended} >= set(moods) - {"no_face", "uncertain"}, recommended
     assert all(link.startswith("https://open.spotify.com/playlist/") for _, link in recommended)
     discovered = re.findall(r" HA +discovery +(\w+\.moodcast_\w+) ", result.stdout)
-    assert len(discovered) == 11 and any(d.endswith("_mood") for d in discovered), discovered
+    assert len(discovered) == len(ENTITIES) and any(d.endswith("_mood") for d in discovered), discovered
 
 
 def test_watch_lines_are_readable():

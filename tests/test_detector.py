@@ -12,7 +12,15 @@ import pytest
 from bench.scenes import iou, letterbox
 from moodcast.config import DetectorConfig
 from moodcast.vision import blazeface
-from moodcast.vision.detector import BlazeFaceDetector, DetectorError, Face, HaarDetector, crop_face, make_detector
+from moodcast.vision.detector import (
+    MEMORY_FRAMES,
+    BlazeFaceDetector,
+    DetectorError,
+    Face,
+    HaarDetector,
+    crop_face,
+    make_detector,
+)
 from tests.media import FRAMES, SAMPLES, labelled_frames, needs_frames
 
 # 01_astronaut.png letterboxed to 640x480 (scale 0.94, 80 px bars left and right): the face from
@@ -192,3 +200,23 @@ def test_following_is_off_with_track_frames_0_and_with_the_short_range_model():
     for cfg in (DetectorConfig(track_frames=0), DetectorConfig(variant="short")):
         detector = BlazeFaceDetector(cfg)
         assert all(len(detector.detect(frame)) == 1 for _ in range(3)) and detector.searches == 3
+
+
+def test_a_face_keeps_its_track_number_while_followed_searched_again_and_missed_for_a_moment():
+    frame, empty = letterboxed(SAMPLES / "01_astronaut.png"), letterboxed(SAMPLES / "02_coffee.png")
+    detector = BlazeFaceDetector(DetectorConfig(track_frames=4))
+    numbers = {detector.detect(frame)[0].track for _ in range(10)}
+    assert detector.searches == 2 and len(numbers) == 1  # two whole-frame searches, eight followed frames
+    assert detector.detect(empty) == []
+    assert detector.detect(frame)[0].track in numbers  # missed in one frame: the same face, where it was
+    for _ in range(MEMORY_FRAMES + 1):
+        detector.detect(empty)
+    again = detector.detect(frame)[0].track
+    assert again not in numbers  # gone for longer: whoever sits there now is a new face
+    assert BlazeFaceDetector(DetectorConfig()).detect(frame)[0].track not in numbers | {again}  # never reused
+
+
+def test_haar_faces_carry_track_numbers_too():
+    frame = letterboxed(SAMPLES / "01_astronaut.png")
+    detector = HaarDetector(DetectorConfig(kind="haar"))
+    assert len({detector.detect(frame)[0].track for _ in range(3)}) == 1

@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bench.mosquitto import Subscriber, publish
+from moodcast import config
 from moodcast.labels import MOODS
 from moodcast.mqtt import homeassistant as ha
 from moodcast.mqtt import payloads
@@ -24,8 +25,15 @@ ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 NOW = 1777650245.123
 
 
-def configs(device_id="livingroom", base=BASE, prefix="homeassistant"):
-    return ha.discovery_messages(device_id, base, prefix, "0.1.0")
+def topics(device_id="livingroom", prefix="moodcast", discovery_prefix="homeassistant"):
+    """The topics as the daemon gets them: through the configuration, which checks the prefixes and
+    sanitises the device id."""
+    mqtt = {"device_id": device_id, "prefix": prefix, "discovery_prefix": discovery_prefix}
+    return config.parse({"mqtt": mqtt}).topics
+
+
+def configs(device_id="livingroom", prefix="moodcast", discovery_prefix="homeassistant"):
+    return ha.discovery_messages(topics(device_id, prefix, discovery_prefix), "0.1.0")
 
 
 def by_key(device_id="livingroom"):
@@ -71,9 +79,12 @@ def test_entities_and_topics():
         "homeassistant/switch/moodcast_livingroom/autoplay/config",
         "homeassistant/sensor/moodcast_livingroom/music/config",
         "homeassistant/sensor/moodcast_livingroom/video/config",
+        "homeassistant/button/moodcast_livingroom/calibrate/config",
+        "homeassistant/button/moodcast_livingroom/reset_calibration/config",
         "homeassistant/button/moodcast_livingroom/snapshot_stats/config",
         "homeassistant/sensor/moodcast_livingroom/fps/config",
         "homeassistant/sensor/moodcast_livingroom/cpu/config",
+        *(f"homeassistant/sensor/moodcast_livingroom/{mood}_minutes_today/config" for mood in MOODS),
     ]
 
 
@@ -82,7 +93,8 @@ def test_unique_ids_are_stable_and_distinct():
     ids = [cfg["unique_id"] for _, cfg in configs()]
     assert ids == [f"moodcast_livingroom_{k}" for k in
                    ("mood", "confidence", "face", "paused", "policy", "autoplay", "music", "video",
-                    "snapshot_stats", "fps", "cpu")]
+                    "calibrate", "reset_calibration", "snapshot_stats", "fps", "cpu",
+                    *(f"{mood}_minutes_today" for mood in MOODS))]
     assert ids == [cfg["unique_id"] for _, cfg in configs()]
     assert len({cfg["unique_id"] for _, cfg in configs("kitchen")} & set(ids)) == 0
 
@@ -138,7 +150,7 @@ def test_command_topics_are_contract_commands_and_their_payloads_parse():
             assert parse_command(name, option.encode()).value == option
         if "payload_press" in cfg:  # button
             parse_command(name, cfg["payload_press"].encode())
-    assert commanded == {"paused", "policy", "autoplay", "snapshot_stats"}
+    assert commanded == {"paused", "policy", "autoplay", "snapshot_stats", "calibrate", "reset_calibration"}
 
 
 def test_state_topics_are_contract_topics_and_templates_use_real_fields():
@@ -154,6 +166,61 @@ def test_state_topics_are_contract_topics_and_templates_use_real_fields():
                     assert used in fields, (cfg["unique_id"], used)
 
 
+# Home Assistant's own rules for what it accepts, as of core 2026 (homeassistant/components/sensor/const.py
+# DEVICE_CLASS_UNITS and DEVICE_CLASS_STATE_CLASSES; mqtt/sensor.py validate_sensor_state_and_device_class_config;
+# entity categories from homeassistant/const.py). A device class used here must be listed, so a new one is checked.
+HA_UNITS = {"duration": {"d", "h", "min", "s", "ms"}}
+HA_STATE_CLASSES = {"duration": {"measurement", "total", "total_increasing"}, "enum": set()}
+HA_CATEGORIES = {"config", "diagnostic"}
+
+
+def ha_problems(component: str, cfg: dict) -> list[str]:
+    """What Home Assistant would refuse (or warn about and ignore) in one discovery config."""
+    problems = []
+    if cfg.get("entity_category", "config") not in HA_CATEGORIES:
+        problems.append(f"entity_category {cfg['entity_category']}")
+    if component == "button" and not cfg.get("command_topic"):
+        problems.append("a button needs command_topic")
+    if component != "sensor":
+        return problems
+    device_class, state_class, unit = cfg.get("device_class"), cfg.get("state_class"), cfg.get("unit_of_measurement")
+    if "options" in cfg:
+        if not cfg["options"]:
+            problems.append("an empty options list")
+        if state_class or unit:
+            problems.append("options together with state_class or unit_of_measurement")
+        if device_class != "enum":
+            problems.append("options without device class enum")
+    elif device_class == "enum":
+        problems.append("device class enum without options")
+    if device_class is not None and device_class not in HA_STATE_CLASSES:
+        problems.append(f"device class {device_class} is not in this test's table of HA's rules")
+    if device_class in HA_UNITS and unit not in HA_UNITS[device_class]:
+        problems.append(f"unit {unit!r} is not one of {sorted(HA_UNITS[device_class])} for {device_class}")
+    if device_class in HA_STATE_CLASSES and state_class and state_class not in HA_STATE_CLASSES[device_class]:
+        problems.append(f"state class {state_class} is not allowed for {device_class}")
+    if state_class not in (None, "measurement", "total", "total_increasing"):
+        problems.append(f"unknown state class {state_class}")
+    return problems
+
+
+def test_every_config_passes_home_assistants_rules():
+    for topic, cfg in configs():
+        assert ha_problems(topic.split("/")[1], cfg) == [], cfg["unique_id"]
+
+
+@pytest.mark.parametrize("component, cfg, problem", [
+    ("sensor", {"device_class": "enum", "options": ["a"], "state_class": "measurement"}, "options together"),
+    ("sensor", {"device_class": "enum"}, "enum without options"),
+    ("sensor", {"options": ["a"]}, "options without device class enum"),
+    ("sensor", {"device_class": "duration", "unit_of_measurement": "minutes"}, "unit 'minutes'"),
+    ("sensor", {"device_class": "timestamp"}, "not in this test's table"),
+    ("button", {"entity_category": "system"}, "entity_category system"),
+])
+def test_the_rules_catch_what_home_assistant_refuses(component, cfg, problem):
+    assert any(problem in p for p in ha_problems(component, cfg)), ha_problems(component, cfg)
+
+
 def test_select_and_enum_options_match_the_state_schema():
     props = payloads.load_schema("state")["properties"]
     assert by_key()["policy"]["options"] == props["policy"]["enum"]
@@ -161,15 +228,8 @@ def test_select_and_enum_options_match_the_state_schema():
 
 
 def test_discovery_prefix_and_base_are_used_as_given():
-    for topic, cfg in configs("kitchen", base="home/moods/kitchen", prefix="ha"):
+    for topic, cfg in configs("kitchen", prefix="home/moods", discovery_prefix="ha"):
         assert topic.startswith("ha/") and cfg["availability_topic"] == "home/moods/kitchen/availability"
-
-
-@pytest.mark.parametrize("base, prefix", [("moodcast/+", "homeassistant"), ("moodcast/x/", "homeassistant"),
-                                          ("", "homeassistant"), (BASE, "home/#"), (BASE, "/homeassistant")])
-def test_unusable_topics_are_refused(base, prefix):
-    with pytest.raises(ValueError, match="not a usable MQTT topic prefix"):
-        configs(base=base, prefix=prefix)
 
 
 def test_returned_configs_are_independent_copies():
@@ -179,17 +239,17 @@ def test_returned_configs_are_independent_copies():
 
 
 def test_cleanup_empties_the_same_topics():
-    cleanup = ha.cleanup_messages("livingroom", "homeassistant")
+    cleanup = ha.cleanup_messages(topics())
     assert [t for t, _ in cleanup] == [t for t, _ in configs()]
     assert all(payload == b"" for _, payload in cleanup)
 
 
 def test_home_assistant_birth_message():
-    assert ha.status_topic("homeassistant") == "homeassistant/status"
-    assert ha.is_ha_online("homeassistant/status", b"online", "homeassistant")
-    assert ha.is_ha_online("ha/status", b"online\n", "ha")
-    assert not ha.is_ha_online("homeassistant/status", b"offline", "homeassistant")
-    assert not ha.is_ha_online("moodcast/livingroom/status", b"online", "homeassistant")
+    assert topics().ha_status == "homeassistant/status"
+    assert ha.is_ha_online("homeassistant/status", b"online", topics())
+    assert ha.is_ha_online("ha/status", b"online\n", topics(discovery_prefix="ha"))
+    assert not ha.is_ha_online("homeassistant/status", b"offline", topics())
+    assert not ha.is_ha_online("moodcast/livingroom/status", b"online", topics())
 
 
 # -- templates render real payloads --------------------------------------------------------------
@@ -227,6 +287,20 @@ def test_recommendation_templates():
     assert render(c["music"]["value_template"], empty) == render(c["video"]["value_template"], empty) == "none"
     assert json.loads(render(c["music"]["json_attributes_template"], empty)) == {}
     assert len(render(c["music"]["value_template"], a_recommendation(title="x" * 400))) == 255  # HA's state limit
+
+
+def test_minutes_sensors_render_the_history_as_numbers_for_a_duration_in_minutes():
+    from moodcast.service.history import Day
+
+    day = Day("2026-05-01")
+    day.count("happy", True, 125.0)
+    history = payloads.stamp(payloads.History(day.summary()).body(), NOW)
+    Draft202012Validator(payloads.load_schema("history")).validate(history)
+    for mood in MOODS:
+        cfg = by_key()[f"{mood}_minutes_today"]
+        assert (cfg["device_class"], cfg["unit_of_measurement"], cfg["state_class"]) == (
+            "duration", "min", "total_increasing")
+        assert float(render(cfg["value_template"], history)) == (2.0 if mood == "happy" else 0.0)
 
 
 def test_stats_templates():
@@ -294,6 +368,6 @@ def test_discovery_round_trips_through_mosquitto_and_cleanup_removes_it(mosquitt
     retained = _retained_under(mosquitto, "homeassistant/#")
     assert {t: json.loads(p) for t, p in retained.items()} == dict(messages)
 
-    for topic, payload in ha.cleanup_messages("livingroom", "homeassistant"):
+    for topic, payload in ha.cleanup_messages(topics()):
         publish(mosquitto, topic, payload, qos=1, retain=True)
     assert _retained_under(mosquitto, "homeassistant/#") == {}

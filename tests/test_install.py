@@ -107,6 +107,7 @@ def test_pi_install_layout(pi_root):
         assert line.split()[0] == "skipped", line
     assert "sudo /usr/local/sbin/moodcast-as-service spotify-auth -c /etc/moodcast/config.toml" in out
     assert "journalctl -u moodcast.service" in out and "check-config -c /etc/moodcast/config.toml" in out
+    assert "sudo /usr/local/sbin/moodcast-as-service check-config --online -c /etc/moodcast/config.toml" in out
 
 
 def test_second_run_changes_nothing_and_keeps_an_edited_config(pi_root):
@@ -259,7 +260,7 @@ def test_without_a_running_systemd_the_unit_is_enabled_for_the_next_boot(pi_root
             " at the next boot") in out
     assert "skipped      systemctl enable --now mosquitto.service (--root)" in out
     assert not any(line.split()[0] in ("run", "would-run") for line in out.splitlines() if "systemctl" in line)
-    assert "4. It starts at the next boot (--root now); then watch the log:" in out
+    assert "5. It starts at the next boot (--root now); then watch the log:" in out
     assert "systemctl start" not in out  # the next steps never ask to start what cannot start here
     assert f"unchanged    {link}" in install("--root", str(root), "--platform", "pi").stdout
     out = install("--root", str(root), "--uninstall").stdout

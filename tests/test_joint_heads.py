@@ -96,3 +96,17 @@ def test_selection_tries_every_head_weight_and_the_exported_model_computes_the_c
     np.testing.assert_allclose(np.stack([exported.predict(xi) for xi in x]), expected, atol=1e-4)
     card = json.loads((tmp_path / "m" / "tiny-int8.json").read_text())
     assert card["selection"]["fer2013_head_weight"] == 0.3
+
+
+def test_mirror_averaging_is_measured_on_publictest_and_adopted_only_when_it_pays_and_fits(tmp_path):
+    from edge_model import mirror
+
+    data, run = joint_run(tmp_path, "--epochs", "1")
+    assert select.main(["--run", str(run), "--data", data]) == 0
+    assert mirror.main(["--run", str(run), "--data", data, "--inference-ms", "2.3"]) == 0
+    result = json.loads((run / "mirror.json").read_text())
+    assert set(result["gain_points"]) == {"ferplus_top1", "fer2013_balanced_accuracy"}
+    assert result["two_inferences_ms"] == 4.6 and not result["adopted"]  # 2 x 2.3 ms is over the 3 ms goal
+    both = {"gain_points": {"ferplus_top1": 0.6, "fer2013_balanced_accuracy": 0.5}}
+    assert mirror.decide(both, 1.4)["adopted"]
+    assert not mirror.decide({"gain_points": {"ferplus_top1": 2.0, "fer2013_balanced_accuracy": 0.4}}, 1.0)["adopted"]

@@ -212,7 +212,7 @@ FAKE_PICAMERA2 = textwrap.dedent('''
     import cv2
 
     class Picamera2:
-        def __init__(self):
+        def __init__(self, camera_num=0):
             self.image = cv2.imread(os.environ["FAKE_CAMERA_IMAGE"], cv2.IMREAD_COLOR)
 
         def create_video_configuration(self, main):

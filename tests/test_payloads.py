@@ -15,7 +15,7 @@ from moodcast.mqtt import payloads
 from moodcast.mqtt.payloads import TOPICS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"
-SCHEMAS = ("availability", "state", "event", "recommendation", "playback", "stats")
+SCHEMAS = ("availability", "state", "event", "recommendation", "playback", "stats", "history")
 NOW = 1777650245.123456  # 2026-05-01T15:44:05.123Z
 
 
@@ -72,9 +72,9 @@ def test_unknown_schema_name_is_a_clear_error():
 
 
 def test_topic_qos_and_retain_follow_the_contract():
-    assert {n for n, t in TOPICS.items() if t.retain} == {"availability", "state", "recommendation", "playback"}
+    assert {n for n, t in TOPICS.items() if t.retain} == {"availability", "state", "recommendation", "playback",
+                                                         "history"}
     assert TOPICS["stats"].qos == 0 and all(t.qos == 1 for n, t in TOPICS.items() if n != "stats")
-    assert payloads.base_topic("moodcast/", "kitchen") == "moodcast/kitchen"
 
 
 # -- builders ----------------------------------------------------------------------------------
@@ -139,8 +139,22 @@ def test_events_are_valid(fields):
     validate("event", event)
 
 
+def test_calibration_events_are_valid_and_rounded():
+    offset = dict(zip(MOODS, np.array([-0.2, 0.1, 0.0, -0.5, 0.9, -0.2, -0.1], np.float32), strict=True))
+    done = payloads.stamp(payloads.calibration_done(96, offset, 1.0).body(), NOW)
+    validate("event", done)
+    assert done["offset_size"] == round(float(np.linalg.norm(list(offset.values()))), 3)
+    assert done["offset"]["sad"] == 0.9 and done["faces"] == 96
+    validate("event", payloads.stamp(payloads.calibration_started(20).body(), NOW))
+    for reason in ("no_face", "too_few_faces", "several_faces", "not_relaxed", "paused", "camera", "cancelled"):
+        validate("event", payloads.stamp(payloads.calibration_failed(reason, "why", 3).body(), NOW))
+
+
 def test_stats_and_recommendation_and_playback_are_valid():
     validate("stats", a_stats())
+    validate("stats", a_stats(calibration={"stored": False, "strength": 1.0, "running": True}))
+    validate("stats", a_stats(calibration={"stored": True, "strength": 0.5, "running": False, "faces": 96,
+                                           "offset_size": 0.81, "since": payloads.iso(NOW)}))
     validate("stats", a_stats(recommendations={"cache_hits": 4, "youtube_quota_left": 90}))
     validate("recommendation", a_recommendation())
     validate("recommendation", payloads.stamp({"mood": "neutral", "policy": "off", "music": [], "videos": [],
@@ -194,6 +208,10 @@ def test_state_schema_rejects_drift(drift):
     {"type": "error", "message": "no component"},
     {"type": "command", "command": "pause", "ok": "yes", "value": None, "message": ""},
     {"type": "command", "command": "pause", "ok": True, "value": None},
+    {"type": "calibration_failed", "reason": "bored", "message": "", "faces": 0},
+    {"type": "calibration_done", "faces": 0, "offset_size": 0.1, "offset": {}, "strength": 1},
+    {"type": "calibration_done", "faces": 9, "offset_size": 0.1, "offset": {"joy": 0.1}, "strength": 1},
+    {"type": "calibration_started"},
     {"type": "Mood Changed"},
 ])
 def test_event_schema_rejects_drift(event):
@@ -226,10 +244,40 @@ def test_recommendation_schema_rejects_drift(drift):
     lambda s: {**s, "stage_ms": _without(s["stage_ms"], "classify")},
     lambda s: {**s, "stage_ms": {**s["stage_ms"], "infer": 1.0}},
     lambda s: {**s, "recommendations": "ok"},
+    lambda s: {**s, "calibration": {"stored": True, "strength": 2.0, "running": False}},
+    lambda s: {**s, "calibration": {"stored": True, "strength": 1.0}},
     lambda s: _without(s, "mqtt_reconnects"),
 ])
 def test_stats_schema_rejects_drift(drift):
     assert rejects("stats", drift(a_stats()))
+
+
+def a_history():
+    from moodcast.service.history import Day
+
+    day = Day("2026-05-01")
+    day.count("happy", True, 754.0)
+    return payloads.stamp(payloads.History(day.summary()).body(), NOW)
+
+
+@pytest.mark.parametrize("drift", [
+    lambda h: {**h, "date": "01.05.2026"},
+    lambda h: {**h, "minutes": _without(h["minutes"], "sad")},
+    lambda h: {**h, "minutes": {**h["minutes"], "happy": -1}},
+    lambda h: {**h, "longest_minutes": {**h["longest_minutes"], "joy": 1}},
+    lambda h: {**h, "mood_changes": 1.5},
+    lambda h: {**h, "face_minutes": 2000},
+    lambda h: _without(h, "date"),
+])
+def test_history_and_the_daily_summary_reject_drift(drift):
+    history = a_history()
+    assert not rejects("history", history) and history["minutes"]["happy"] == 12.5
+    assert rejects("history", drift(history))
+    fields = {k: v for k, v in history.items() if k not in ("schema", "timestamp")}
+    event = payloads.stamp(payloads.daily_summary(fields, complete=True).body(), NOW)
+    assert not rejects("event", event)
+    assert rejects("event", payloads.stamp(drift(event), NOW))
+    assert rejects("event", {**event, "complete": "yes"})
 
 
 def test_playback_and_availability_schemas_reject_drift():

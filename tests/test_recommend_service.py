@@ -11,7 +11,7 @@ import time
 import pytest
 
 from moodcast import config as config_module
-from moodcast.recommend import RecommendationService
+from moodcast.recommend.service import RecommendationService
 from tests.fake_http import Reply
 from tests.fake_spotify import error
 from tests.recommend_support import Published, make_config

@@ -46,3 +46,18 @@ def test_reload_with_a_bad_detector_is_refused(tmp_path, mosquitto, detector, da
     assert len(refused) == 1 and "[detector] model" in refused[0], out
     assert "configuration reloaded" in out
     assert "Traceback" not in out
+
+
+def test_reload_to_every_face_and_a_room_policy_applies_live(tmp_path, mosquitto, daemon_process):
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    with Subscriber(mosquitto, [f"{BASE}/state"]) as sub, daemon_process(config) as daemon:
+        first = sub.wait_for(f"{BASE}/state", lambda m: m.json()["mood"] == "happy", timeout=STARTUP).json()
+        assert "room" not in first
+        write_config(config, mosquitto, camera=LOOP, detector={"faces": "all"}, mood={"room": "majority"})
+        daemon.signal(signal.SIGHUP)
+        state = sub.wait_for(f"{BASE}/state", lambda m: m.json().get("room", {}).get("face_moods") == ["happy"]
+                             and m.json()["mood"] == "happy", timeout=30).json()
+        assert state["room"]["policy"] == "majority" and state["room"]["moods"]["majority"] == "happy"
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(STOP) == 0
+        assert "Traceback" not in daemon.output()

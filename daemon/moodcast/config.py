@@ -27,6 +27,9 @@ from typing import Any
 
 from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import MOODS, POLICIES, Policy
+from moodcast.recommend import spotify_links
+from moodcast.recommend.defaults import MOOD_DEFAULTS
+from moodcast.topics import Topics, prefix_problem, sanitise_id
 from moodcast.util import NotARegularFile, read_regular
 
 if sys.version_info >= (3, 11):
@@ -65,15 +68,6 @@ def _wire_string(limit: int):
     return check
 
 
-def _topic_prefix(value: str) -> str | None:
-    """The first levels of every topic: brokers refuse wildcards in a published (or will) topic."""
-    if not value.strip("/"):
-        return 'expected a topic prefix such as "moodcast", not empty or only "/"'
-    if any(c in value for c in "+#\0"):
-        return "expected a topic prefix without the wildcards + and # (or NUL)"
-    return _wire_string(128)(value)
-
-
 def _host(value: str) -> str | None:
     if not value or len(value) > 253 or any(c.isspace() or ord(c) < 32 for c in value):
         return "expected a host name or IP address"
@@ -94,6 +88,7 @@ def _pipeline(value: str) -> str | None:
 class CameraConfig:
     source: str = _opt("opencv", choices=("picamera2", "opencv", "gstreamer", "replay"))
     device: str = _opt("0", check=_camera_device)  # OpenCV device index or path, e.g. 0 or /dev/video0
+    index: int = _opt(0, range=(0, 7))  # picamera2: which camera, as `rpicam-hello --list-cameras` numbers them
     pipeline: str = _opt("", check=_pipeline)  # GStreamer pipeline ending in appsink (source = gstreamer)
     path: str = _opt("")  # replay: a video file, an image, or a directory of images
     realtime: bool = _opt(True)  # replay at the file's own pace (false: as fast as possible)
@@ -131,6 +126,10 @@ class DetectorConfig:
 class ModelConfig:
     path: str = _opt("")  # int8 .tflite with its .json card beside it; empty = the bundled model
     num_threads: int = _opt(2, range=(1, 64))
+    # how much of a stored resting-face calibration is taken out of each face's log-probabilities (0 = off);
+    # 1 was best in python -m bench.calibration
+    calibration_strength: float = _opt(1.0, range=(0.0, 1.0))
+    calibration_s: float = _opt(20.0, range=(5.0, 300.0))  # a calibration watches the face this long
 
 
 @dataclass(frozen=True)
@@ -140,6 +139,9 @@ class MoodConfig:
     switch_margin: float = _opt(0.10, range=(0.0, 1.0))  # a new mood must beat the current one by this much
     min_dwell_s: float = _opt(0.6, range=(0.0, 600.0))  # a candidate mood must hold this long to become current
     no_face_after_s: float = _opt(2.0, range=(0.0, 600.0))  # seconds without a face before the mood is 'no_face'
+    # with [detector] faces = "all", each face is smoothed on its own and the room's mood is the largest
+    # face's, the one most faces hold, or the most negative one some face holds (for uplift music)
+    room: str = _opt("largest", choices=("largest", "majority", "any_negative"))
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class MqttConfig:
     host: str = _opt("localhost", check=_host)
     port: int = _opt(1883, range=(1, 65535))
     protocol: str = _opt("3.1.1", choices=("3.1.1", "5"))
-    prefix: str = _opt("moodcast", check=_topic_prefix)
+    prefix: str = _opt("moodcast", check=prefix_problem)
     device_id: str = _opt("", check=_wire_string(64))  # empty = this machine's host name
     client_id: str = _opt("", check=_wire_string(128))  # empty = moodcast-<device_id>
     keepalive_s: int = _opt(30, range=(5, 3600))
@@ -167,7 +169,7 @@ class MqttConfig:
     reconnect_max_s: float = _opt(60.0, range=(1.0, 3600.0))
     stats_interval_s: float = _opt(60.0, range=(1.0, 86400.0))
     discovery: bool = _opt(True)  # Home Assistant MQTT discovery
-    discovery_prefix: str = _opt("homeassistant", check=_topic_prefix)
+    discovery_prefix: str = _opt("homeassistant", check=prefix_problem)
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -219,41 +221,18 @@ class YoutubeConfig:
 @dataclass(frozen=True)
 class MoodMusicConfig:
     """One table under [recommendations.moods]; a key it leaves out keeps the shipped default for that
-    mood (_MOOD_DEFAULTS, merged in before validation), or is empty for a table of your own."""
+    mood (recommend/defaults.py, merged in before validation), or is empty for a table of your own."""
     policy: str = _opt("", choices=("", *POLICIES))  # empty = [recommendations] policy
     uplift: list[str] = _opt([])  # uplift: tables played in turn, each for uplift_step_s; [] = own music
     # your playlists/albums/tracks: spotify:... URIs or open.spotify.com links
-    spotify_uris: list[str] = _opt([], check=lambda text: _spotify_uri_problem(text),
-                                   convert=lambda text: _spotify_uri(text))
+    spotify_uris: list[str] = _opt([], check=spotify_links.link_problem, convert=spotify_links.to_uri)
     spotify_search: list[str] = _opt([])  # playlist search phrases
     youtube_search: list[str] = _opt([])  # video search phrases
     volume: int = _opt(-1, range=(-1, 100))  # -1 = leave the volume alone
 
 
-_MOOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "angry": {"uplift": ["calm", "neutral"], "spotify_search": ["angry rock", "heavy metal"],
-              "youtube_search": ["angry rock music", "heavy metal music"]},
-    "disgust": {"uplift": ["calm", "neutral"], "spotify_search": ["grunge", "punk rock"],
-                "youtube_search": ["grunge music", "punk rock music"]},
-    "fear": {"uplift": ["calm", "neutral"], "spotify_search": ["dark ambient", "suspense soundtrack"],
-             "youtube_search": ["dark ambient music", "suspense soundtrack"]},
-    "happy": {"uplift": [], "spotify_search": ["happy hits", "feel good pop"],
-              "youtube_search": ["happy music", "feel good songs"]},
-    "sad": {"uplift": ["calm", "neutral", "happy"], "spotify_search": ["sad songs", "melancholy piano"],
-            "youtube_search": ["sad songs", "melancholy piano music"]},
-    "surprise": {"uplift": [], "spotify_search": ["upbeat indie", "energetic dance"],
-                 "youtube_search": ["upbeat indie music", "energetic dance music"]},
-    "neutral": {"uplift": [], "spotify_search": ["chill focus", "lofi beats"],
-                "youtube_search": ["lofi beats", "chill focus music"]},
-    "calm": {"uplift": [], "spotify_search": ["calm acoustic", "peaceful piano"],
-             "youtube_search": ["relaxing music", "calm piano music"]},
-}
-_SPOTIFY_URI = re.compile(r"^spotify:(playlist|album|artist|track):([A-Za-z0-9]{1,64})$")
-_SPOTIFY_URL = re.compile(r"^https://open\.spotify\.com/(?:intl-[\w-]+/)?(playlist|album|artist|track)/([A-Za-z0-9]{1,64})(?:\?.*)?$")
-
-
 def _default_moods() -> dict[str, MoodMusicConfig]:
-    return {name: MoodMusicConfig(**defaults) for name, defaults in _MOOD_DEFAULTS.items()}
+    return {name: MoodMusicConfig(**defaults) for name, defaults in MOOD_DEFAULTS.items()}
 
 
 @dataclass(frozen=True)
@@ -286,7 +265,7 @@ def _with_mood_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
     moods = recommendations.get("moods", {}) if isinstance(recommendations, dict) else None
     if not isinstance(moods, dict):
         return dict(raw)  # not tables: the converter says what is wrong with them
-    merged = {name: dict(defaults) for name, defaults in _MOOD_DEFAULTS.items()}
+    merged = {name: dict(defaults) for name, defaults in MOOD_DEFAULTS.items()}
     for name, table in moods.items():
         merged[name] = {**merged.get(name, {}), **table} if isinstance(table, dict) else table
     return merge(raw, {"recommendations": {"moods": merged}})
@@ -296,28 +275,11 @@ def _check_table_names(moods: dict[str, MoodMusicConfig]) -> None:
     """A table is a mood, a shipped step (calm) or a step some uplift names; anything else is a typo."""
     steps = {step for table in moods.values() for step in table.uplift}
     for name in moods:
-        if name not in _MOOD_DEFAULTS and name not in steps:
-            close = difflib.get_close_matches(name, list(_MOOD_DEFAULTS), n=1)
+        if name not in MOOD_DEFAULTS and name not in steps:
+            close = difflib.get_close_matches(name, list(MOOD_DEFAULTS), n=1)
             hint = f'did you mean "{close[0]}"? ' if close else ""
             raise ConfigError(f"config.toml: [recommendations.moods.{name}]: no mood of that name, and no uplift "
                               f"step uses it ({hint}moods: {', '.join(MOODS)}; steps: {', '.join(sorted(steps))})")
-
-
-def _spotify_match(text: str) -> re.Match[str] | None:
-    return _SPOTIFY_URI.match(text.strip()) or _SPOTIFY_URL.match(text.strip())
-
-
-def _spotify_uri_problem(text: str) -> str | None:
-    if _spotify_match(text):
-        return None
-    return "expected spotify:playlist|album|artist|track:ID or an open.spotify.com link"
-
-
-def _spotify_uri(text: str) -> str:
-    """`spotify:playlist:ID` or an open.spotify.com link -> the URI (links are what the app copies)."""
-    match = _spotify_match(text)
-    assert match, "checked by _spotify_uri_problem first"
-    return f"spotify:{match.group(1)}:{match.group(2)}"
 
 
 @dataclass(frozen=True)
@@ -338,6 +300,9 @@ class Config:
     def device_id(self) -> str:
         return sanitise_id(self.mqtt.device_id or socket.gethostname())
 
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.mqtt.prefix, self.device_id, self.mqtt.discovery_prefix)
 
     @property
     def state_dir(self) -> Path:
@@ -347,12 +312,6 @@ class Config:
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(base) / "moodcast"
-
-
-def sanitise_id(text: str) -> str:
-    """MQTT topic level / Home Assistant id: [a-zA-Z0-9_-] only, never empty."""
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in text.strip())
-    return cleaned.strip("_") or "moodcast"
 
 
 MAX_CONFIG_BYTES = 1 << 20  # the reference file is 10 KB; this stops `-c /dev/zero` eating the memory

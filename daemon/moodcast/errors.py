@@ -8,6 +8,7 @@ not the other way round.
 from __future__ import annotations
 
 EX_FAIL = 1  # sysexits: a failure worth a restart (a camera that may come back)
+EX_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: a service (broker, Spotify, YouTube) cannot be reached now
 EX_CONFIG = 78  # sysexits EX_CONFIG: systemd does not restart on it (RestartPreventExitStatus=78)
 
 
@@ -16,6 +17,12 @@ class MoodcastError(Exception):
     editing the configuration (or a secret, or a model file) can mend, so systemd does not restart-loop."""
 
     exit_code = EX_FAIL
+
+
+class ServiceUnavailable(MoodcastError):
+    """A configured service that cannot be reached now (down, refused, timed out); trying later may work."""
+
+    exit_code = EX_UNAVAILABLE
 
 
 def exit_code(error: BaseException) -> int:

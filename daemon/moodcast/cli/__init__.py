@@ -1,4 +1,5 @@
-"""The `moodcast` command line: run, check-config, preview, watch, demo, mqtt-cleanup, recommend, spotify-auth."""
+"""The `moodcast` command line: run, check-config, preview, watch, demo, calibrate, mqtt-cleanup, recommend,
+spotify-auth."""
 
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", parents=[common], help="validate the configuration, model, detector and secrets")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 78), e.g. a webcam that is not there")
+    p.add_argument("--online", action="store_true",
+                   help="also try the broker, Spotify and YouTube (a few seconds each); exit 69 if one cannot be "
+                        "reached, 78 if the configuration is refused")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("preview", parents=[common],
@@ -67,8 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="learn the household's resting face (by the running service, or --camera here)")
+    p.add_argument("--reset", action="store_true", help="forget the stored calibration instead")
+    p.add_argument("--camera", action="store_true",
+                   help="calibrate in this process with the camera (the service must be stopped: it holds it)")
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("mqtt-cleanup", parents=[common],
                        help="remove this device's Home Assistant entities and retained topics")
+    p.add_argument("--force", action="store_true",
+                   help="even while the device's availability topic says online (a running daemon publishes again)")
     p.set_defaults(func=cmd_mqtt_cleanup)
 
     from moodcast.cli.recommend import add_commands
@@ -109,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 def load_config(args):
     from moodcast import config
 
-    return config.load(args.config or default_config_path(), overrides(args))
+    path = args.config or default_config_path()
+    if not args.config and not os.environ.get("MOODCAST_CONFIG") and not Path(path).exists():
+        # outside a checkout, "config.toml: no such file" would not say that a file can be named
+        raise config.ConfigError(f"no configuration file: none given, $MOODCAST_CONFIG is not set, and neither "
+                                 f"/etc/moodcast/config.toml nor ./config.toml exists; name one: moodcast "
+                                 f"{args.command} -c FILE (the reference config.toml is in the moodcast checkout)")
+    return config.load(path, overrides(args))
 
 
 def overrides(args: argparse.Namespace) -> dict[str, dict]:
@@ -149,6 +168,7 @@ def cmd_run(args, cfg) -> int:
 def cmd_check_config(args, cfg) -> int:
     from moodcast.cli.checks import check_detector_model, check_setup
     from moodcast.secrets import read_secret
+    from moodcast.service.calibration import describe as describe_calibration
     from moodcast.vision.classifier import EmotionClassifier
     from moodcast.vision.detector import make_detector
 
@@ -157,19 +177,32 @@ def cmd_check_config(args, cfg) -> int:
     make_detector(cfg.detector)
     findings = check_setup(cfg)
     print(f"{cfg.source_path}: {_verdict(findings, args.strict)}")
-    print(f"  camera   {cfg.camera.source} ({cfg.camera.path or cfg.camera.pipeline or cfg.camera.device}), "
-          f"max {cfg.camera.max_fps:g} fps")
+    c = cfg.camera
+    where = f"camera {c.index}" if c.source == "picamera2" else c.path or c.pipeline or c.device
+    print(f"  camera   {c.source} ({where}), max {c.max_fps:g} fps")
     print(f"  model    {clf.path} ({'int8' if clf.quantized else 'float'}; labels {', '.join(clf.labels)})")
-    mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.prefix}/{cfg.device_id}" if cfg.mqtt.enabled else "off"
+    mqtt = f"{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.topics.base}" if cfg.mqtt.enabled else "off"
     print(f"  mqtt     {mqtt}")
     print(f"  state    {cfg.state_dir}")
+    print(f"  calibration {describe_calibration(clf, cfg.state_dir, cfg.model)}")
     print(f"  spotify  {_spotify_status(cfg)}")
     youtube_key = cfg.youtube.enabled and read_secret("youtube_api_key", cfg.youtube.api_key_file)
     print(f"  youtube  {'API key found' if youtube_key else 'off (no API key)'}", flush=True)
     for f in findings:
         print(f"moodcast: {f.level}: {f.text}", file=sys.stderr)
     failed = any(f.level == "error" for f in findings) or (args.strict and findings)
-    return EX_CONFIG if failed else 0
+    online = _check_online(cfg) if args.online else 0
+    return EX_CONFIG if failed else online
+
+
+def _check_online(cfg) -> int:
+    from moodcast.cli.online import ATTEMPT_TIMEOUT_S, attempt_all, online_exit_code
+
+    print(f"online (each service tried once, within {ATTEMPT_TIMEOUT_S:g} s):", flush=True)
+    attempts = attempt_all(cfg)
+    for attempt in attempts:
+        print(attempt.line(), flush=True)
+    return online_exit_code(attempts)
 
 
 def _verdict(findings, strict: bool) -> str:
@@ -206,7 +239,7 @@ def cmd_preview(args, cfg) -> int:
 def cmd_watch(args, cfg) -> int:
     from moodcast.cli.watch import watch
 
-    topic = f"{cfg.mqtt.prefix}/+/#" if args.all else f"{cfg.mqtt.prefix}/{cfg.device_id}/#"
+    topic = cfg.topics.every_device if args.all else cfg.topics.this_device
     print(f"watching {topic} on {cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)", flush=True)
     watch(cfg.mqtt, [topic], threading.Event(), out=lambda line: print(line, flush=True))
     return 0
@@ -218,10 +251,23 @@ def cmd_demo(args, _cfg) -> int:
     return run_demo(args.config, args.duration)
 
 
+def cmd_calibrate(args, cfg) -> int:
+    from moodcast.cli import calibrate
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    if args.camera:
+        return calibrate.with_camera(cfg, args.reset, out)
+    if not cfg.mqtt.enabled:
+        args.command_parser.error("[mqtt] enabled = false: there is no service to ask; use --camera")
+    return calibrate.over_mqtt(cfg, args.reset, out)
+
+
 def cmd_mqtt_cleanup(args, cfg) -> int:
     from moodcast.cli.cleanup import cleanup
 
-    for line in cleanup(cfg):
+    for line in cleanup(cfg, force=args.force):
         print(line)
     return 0
 

@@ -1,8 +1,10 @@
 """`moodcast check-config`: what the service would meet on this machine, beyond a valid config.toml.
 
 Each check returns findings, one line each that names the key. An error means the service cannot
-work as configured; a warning means it may work later (a webcam plugged in afterwards) or only by
-luck (a broker that accepts a user without a password). `--strict` treats warnings as errors.
+work as configured; a warning means it may work later (a webcam plugged in afterwards), only by
+luck (a broker that accepts a user without a password), or that a feature was half set up and
+stays off (a Spotify client_id without its secret). `--strict` treats warnings as errors.
+`--online` then tries the broker, Spotify and YouTube themselves (moodcast.cli.online).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Finding(NamedTuple):
 
 def check_setup(cfg: Config) -> list[Finding]:
     name = Path(cfg.source_path).name
-    findings = _camera(cfg) + _mqtt(cfg) + _state(cfg)
+    findings = _camera(cfg) + _mqtt(cfg) + _spotify(cfg) + _state(cfg)
     trust = [Finding("warning", f"{problem}: whoever can change it can point moodcast at their broker or secrets")
              for problem in trust_problems(cfg.source_path)]
     return trust + [Finding(f.level, f"{name}: {f.text}") for f in findings]
@@ -111,6 +113,28 @@ def _mqtt(cfg: Config) -> list[Finding]:
             ssl_context(m)
         except ConfigError as e:
             findings.append(Finding("error", str(e)))
+    return findings
+
+
+def _spotify(cfg: Config) -> list[Finding]:
+    """Half of Spotify's setup is a warning: it stays off, and autoplay then plays nothing."""
+    from moodcast.recommend.spotify_auth import token_path
+
+    s = cfg.spotify
+    secret = s.enabled and read_secret("spotify_client_secret", s.client_secret_file or None)
+    missing = ""
+    if s.enabled and s.client_id and not secret:
+        missing = ("[spotify] client_id is set but no client secret is stored (credential spotify_client_secret, "
+                   "[spotify] client_secret_file or MOODCAST_SPOTIFY_CLIENT_SECRET)")
+    elif secret and not s.client_id:
+        missing = "a Spotify client secret is stored but [spotify] client_id is empty"
+    elif secret and not token_path(cfg).exists():
+        missing = (f"Spotify is not authorised yet (no token in {token_path(cfg)}): run `moodcast spotify-auth` "
+                   "as the service's user (sudo moodcast-as-service spotify-auth)")
+    findings = [Finding("warning", f"{missing}; Spotify stays off until then")] if missing else []
+    if cfg.recommendations.autoplay and (missing or not (s.enabled and s.client_id)):
+        findings.append(Finding("warning", "[recommendations] autoplay = true, but Spotify is off: no music will "
+                                           "start"))
     return findings
 
 

@@ -31,7 +31,7 @@ def run_demo(config_path: str | None, duration: float) -> int:
           "Home Assistant would receive: its discovery configs, then state, events, recommendations and stats.\n"
           f"The recommendations come from demo data ({cfg.source_path}), not from your config. Ctrl-C stops.\n",
           flush=True)
-    topics = [f"{cfg.mqtt.prefix}/#", f"{cfg.mqtt.discovery_prefix}/+/moodcast_{cfg.device_id}/+/config"]
+    topics = [cfg.topics.this_device, cfg.topics.discovery_configs]
     stop_watch = threading.Event()
     viewer = threading.Thread(target=watch, args=(cfg.mqtt, topics, stop_watch),
                               kwargs={"out": lambda line: print(line, flush=True)}, daemon=True)

@@ -1,6 +1,8 @@
 """`moodcast preview`: one frame with face boxes and scores, saved locally for aiming the camera.
 
-The only place moodcast writes an image, and only because the user asked for it.
+The frame is the one the daemon would get, analysed by the daemon's own Analyzer, so what the
+picture shows is what `run` would see. The only place moodcast writes an image, and only because
+the user asked for it.
 """
 
 from __future__ import annotations
@@ -8,27 +10,39 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
 from moodcast.util import file_kind
-from moodcast.vision.camera import Replay, SourceError, make_live_source
+from moodcast.vision.analyzer import Analyzer
+from moodcast.vision.camera import Camera, Frame, make_live_source
 from moodcast.vision.classifier import EmotionClassifier
-from moodcast.vision.detector import crop_face, make_detector
+from moodcast.vision.detector import make_detector
 
 
 class OutputError(MoodcastError):
     """The preview cannot be saved where the user asked; worded for the user."""
 
 
-def grab_one_frame(cfg: Config):
+def grab_one_frame(cfg: Config) -> np.ndarray:
+    """The first frame the daemon would analyse. A replay comes through the daemon's own Camera, so
+    it is shrunk to [camera] width x height as in `run`; a live camera is made and opened as the
+    Camera does it (make_live_source) and read once: a failure is reported, not retried."""
     if cfg.camera.source == "replay":
-        for _, _, image in Replay(cfg.camera.path, cfg.camera.image_seconds, loop=False).segments():
-            return image
-        raise SourceError(f"{cfg.camera.path}: nothing to replay", fatal=True)
+        camera = Camera(cfg.camera, threading.Event())
+        camera.check()  # nothing to replay: the error `run` gives
+        frames = camera.frames()
+        try:
+            first = next(frames)  # a replay that is not paused yields a frame first
+        finally:
+            frames.close()
+        assert isinstance(first, Frame)
+        return first.image
     source = make_live_source(cfg.camera)
     source.open()
     try:
@@ -40,21 +54,27 @@ def grab_one_frame(cfg: Config):
 def save_preview(cfg: Config, output: str | Path) -> list[str]:
     output = check_output(output)  # before the camera is touched: a bad -o costs nothing
     image = grab_one_frame(cfg)
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     classifier = EmotionClassifier(cfg.model.path or None, cfg.model.num_threads)
-    faces = sorted(make_detector(cfg.detector).detect(gray), key=lambda f: f.area, reverse=True)
-    lines = [f"{image.shape[1]}x{image.shape[0]} frame, {len(faces)} face(s)"]
+    analysis = Analyzer(make_detector(cfg.detector), classifier, cfg.detector.faces).analyse(image)
+    lines = [f"{image.shape[1]}x{image.shape[0]} frame, {len(analysis.faces)} face(s)"]
     thickness = max(2, image.shape[1] // 400)
-    for i, face in enumerate(faces, 1):
-        probs = classifier.classify(crop_face(gray, face))
-        top = sorted(zip(classifier.labels, probs, strict=False), key=lambda p: -p[1])[:3]
-        label = f"{top[0][0]} {top[0][1]:.0%}"
+    for i, face in enumerate(analysis.faces, 1):
         colour = (0, 200, 0) if i == 1 else (0, 200, 255)
         cv2.rectangle(image, (face.x, face.y), (face.x + face.w, face.y + face.h), colour, thickness)
-        cv2.putText(image, label, (face.x, max(20, face.y - 8)), cv2.FONT_HERSHEY_SIMPLEX,
+        where = f"face {i}: {face.w}x{face.h} at ({face.x},{face.y})"
+        if i > len(analysis.classified):  # [detector] faces = "largest": the daemon classifies the largest only
+            lines.append(f'{where}: not classified ([detector] faces = "{cfg.detector.faces}")')
+            continue
+        probs = analysis.classified[i - 1].scores.probs
+        top = sorted(zip(classifier.labels, probs, strict=True), key=lambda p: -p[1])[:3]
+        cv2.putText(image, f"{top[0][0]} {top[0][1]:.0%}", (face.x, max(20, face.y - 8)), cv2.FONT_HERSHEY_SIMPLEX,
                     max(0.6, face.w / 250), colour, thickness)
-        lines.append(f"face {i}: {face.w}x{face.h} at ({face.x},{face.y}): "
-                     + ", ".join(f"{name} {p:.0%}" for name, p in top))
+        lines.append(f"{where}: " + ", ".join(f"{name} {p:.0%}" for name, p in top))
+    if cfg.detector.faces == "all":
+        lines.append(f"each face is smoothed on its own; [mood] room = {cfg.mood.room} gives the room's mood")
+    elif analysis.probs is not None:
+        lines.append("scores the mood tracker gets: "
+                     + ", ".join(f"{name} {p:.0%}" for name, p in zip(classifier.labels, analysis.probs, strict=True)))
     ok, jpeg = cv2.imencode(".jpg", image)
     if not ok:
         raise OutputError(f"{output}: could not encode the frame as JPEG")

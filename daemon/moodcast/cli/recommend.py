@@ -9,11 +9,11 @@ from urllib.parse import urlparse
 
 from spotipy.oauth2 import SpotifyOauthError
 
+from moodcast.cli.spotify_setup import guided_setup, interactive_terminal
 from moodcast.config import Config
 from moodcast.errors import EX_CONFIG
 from moodcast.labels import MOODS, POLICIES
 from moodcast.recommend.service import RecommendationService
-from moodcast.recommend.spotify import SpotifyClient, SpotifyFailure
 from moodcast.recommend.spotify_auth import NotConfigured, make_oauth, token_path
 
 
@@ -102,15 +102,5 @@ def cmd_spotify_auth(args, config: Config) -> int:
               file=sys.stderr)
         return 1
     print(f"Saved the token to {token_path(config)} (mode 0600); the daemon refreshes it from now on.")
-    _show_devices(config, oauth)
+    guided_setup(config, oauth, interactive_terminal())
     return 0
-
-
-def _show_devices(config: Config, oauth) -> None:
-    try:
-        devices = SpotifyClient(config.spotify, oauth).devices()
-    except SpotifyFailure as e:
-        print(f"(could not list Spotify devices: {e.message})")
-        return
-    names = ", ".join(f"{d.name}{' (active)' if d.is_active else ''}" for d in devices) or "none right now"
-    print(f"Spotify Connect devices: {names}")

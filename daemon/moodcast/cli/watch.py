@@ -71,6 +71,10 @@ def _summary(kind: str, data) -> str:
         music = ", ".join(_item(m) for m in data.get("music", [])[:2])
         videos = ", ".join(_item(v) for v in data.get("videos", [])[:2])
         return f"for {data.get('mood')} ({data.get('policy')}): music: {music or '-'} | videos: {videos or '-'}"
+    if kind == "history":
+        moods = ", ".join(f"{m} {v:g}" for m, v in (data.get("minutes") or {}).items() if v) or "none yet"
+        return (f"{data.get('date')} minutes: {moods}; a face in view {data.get('face_minutes')} min, "
+                f"{data.get('mood_changes')} mood changes")
     if kind == "playback":
         return f"{data.get('action')} ok={data.get('ok')} {data.get('message', '')}"
     return json.dumps(data)[:160]
@@ -91,6 +95,9 @@ def _state(data: dict) -> str:
         seen += ", mood settling"
     elif mood not in ("no_face", None) and not faces:
         seen += ", mood held for a moment"
+    room = data.get("room")
+    if room:  # [detector] faces = "all": whose mood the room has, and each face's
+        seen += f"; room by {room.get('policy')}: {', '.join(map(str, room.get('face_moods') or [])) or '-'}"
     return f"{shown}  ({seen}){' [paused]' if data.get('paused') else ''}"
 
 

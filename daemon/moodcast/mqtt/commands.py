@@ -17,11 +17,13 @@ from moodcast.labels import POLICIES, Policy
 from moodcast.util import TextEnum
 
 MAX_PAYLOAD = 256  # bytes; every valid payload is a few bytes, so anything bigger is a mistake
-MAX_NAME = 64  # characters of a command name kept; the longest real one has 14
+MAX_NAME = 64  # characters of a command name kept; the longest real one has 17
 
 # pause/resume ignore their payload; `paused` takes ON/OFF so a Home Assistant switch (one
-# command topic) can drive the privacy pause.
-COMMANDS = ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats")
+# command topic) can drive the privacy pause. The actions (snapshot_stats, calibrate,
+# reset_calibration) ignore theirs: a Home Assistant button sends PRESS.
+COMMANDS = ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats", "calibrate", "reset_calibration")
+ACTIONS = ("snapshot_stats", "calibrate", "reset_calibration")
 
 _TRUE = ("on", "true", "1")
 _FALSE = ("off", "false", "0")
@@ -65,14 +67,14 @@ class Incoming:
 @dataclass(frozen=True)
 class Command:
     """A valid command. `value` is the new setting as published in the result event: a bool for
-    paused/autoplay, a Policy for policy, None for snapshot_stats; `switch` and `policy` read it typed."""
+    paused/autoplay, a Policy for policy, None for the actions; `switch` and `policy` read it typed."""
 
     name: str
     value: bool | Policy | None
 
     @property
     def setting(self) -> Setting | None:
-        """The state field this command changes, or None (snapshot_stats)."""
+        """The state field this command changes, or None (an action)."""
         return _SETTINGS.get(self.name)
 
     @property
@@ -172,7 +174,7 @@ def parse_command(name: str, payload: bytes, size: int | None = None) -> Command
         return Command(name, True)
     if name == "resume":
         return Command(name, False)
-    if name == "snapshot_stats":
+    if name in ACTIONS:
         return Command(name, None)
     value = _unwrap(name, text)
     if name == "policy":

@@ -1,14 +1,14 @@
 """Home Assistant MQTT discovery for one moodcast device.
 
 Each entity is a retained JSON config on
-`<discovery_prefix>/<component>/moodcast_<device_id>/<key>/config`; an empty retained payload on
-the same topic removes the entity. Entities read the contract topics (`state`, `recommendation`,
-`stats`) through value templates and send commands to `<base>/set/<name>`, so nothing here
+`<discovery_prefix>/<component>/moodcast_<device_id>/<key>/config` (Topics.discovery); an empty
+retained payload on the same topic removes the entity. Entities read the contract topics (`state`, `recommendation`,
+`stats`, `history`) through value templates and send commands to `<base>/set/<name>`, so nothing here
 adds topics of its own.
 
 Home Assistant publishes `online` on `<discovery_prefix>/status` when it (re)starts and then
-forgets entities whose config it has not seen: on that message the transport re-publishes
-`discovery_messages(...)` and the current state (see `is_ha_online`).
+forgets entities whose config it has not seen: on that message (Topics.ha_status) the link
+re-publishes `discovery_messages(...)` and the current state (see `is_ha_online`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 from typing import Any, NamedTuple
 
-from moodcast.config import sanitise_id
-from moodcast.labels import POLICIES, STATES
-from moodcast.mqtt.payloads import COMMAND_LEVEL, OFFLINE, ONLINE
+from moodcast.labels import MOODS, POLICIES, STATES
+from moodcast.mqtt.payloads import OFFLINE, ONLINE
+from moodcast.topics import COMMAND_LEVEL, Topics
 
 MANUFACTURER = "moodcast"
 MODEL = "Facial emotion to MQTT daemon"
@@ -43,6 +43,11 @@ def _first(field: str) -> str:
 def _first_attrs(field: str) -> str:
     return f"{{{{ (value_json.{field}[0] if value_json.{field} else {{}}) | tojson }}}}"
 
+
+MOOD_ICONS = {"angry": "mdi:emoticon-angry-outline", "disgust": "mdi:emoticon-sick-outline",
+              "fear": "mdi:emoticon-frown-outline", "happy": "mdi:emoticon-happy-outline",
+              "sad": "mdi:emoticon-sad-outline", "surprise": "mdi:emoticon-excited-outline",
+              "neutral": "mdi:emoticon-neutral-outline"}
 
 ENTITIES: tuple[Entity, ...] = (
     Entity("sensor", "mood", {
@@ -87,6 +92,14 @@ ENTITIES: tuple[Entity, ...] = (
         "state_topic": "recommendation", "value_template": _first("videos"),
         "json_attributes_topic": "recommendation", "json_attributes_template": _first_attrs("videos"),
     }),
+    Entity("button", "calibrate", {
+        "name": "Calibrate resting face", "icon": "mdi:emoticon-neutral-outline",
+        "command_topic": f"{COMMAND_LEVEL}/calibrate", "payload_press": "PRESS",
+    }),
+    Entity("button", "reset_calibration", {
+        "name": "Reset calibration", "icon": "mdi:restore", "entity_category": "config",
+        "command_topic": f"{COMMAND_LEVEL}/reset_calibration", "payload_press": "PRESS",
+    }),
     Entity("button", "snapshot_stats", {
         "name": "Publish stats", "icon": "mdi:chart-box-outline", "entity_category": "diagnostic",
         "command_topic": f"{COMMAND_LEVEL}/snapshot_stats", "payload_press": "PRESS",
@@ -101,17 +114,22 @@ ENTITIES: tuple[Entity, ...] = (
         "state_topic": "stats", "value_template": "{{ value_json.cpu_percent }}",
         "unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 0,
     }),
+    # Minutes in each mood today: total_increasing, so Home Assistant's long-term statistics chart days and
+    # weeks from discovery alone (the drop to 0 at midnight starts a new cycle).
+    *(Entity("sensor", f"{mood}_minutes_today", {
+        "name": f"{mood.capitalize()} minutes today", "icon": MOOD_ICONS[mood],
+        "state_topic": "history", "value_template": f"{{{{ value_json.minutes.{mood} }}}}",
+        "device_class": "duration", "unit_of_measurement": "min", "state_class": "total_increasing",
+        "suggested_display_precision": 0,
+    }) for mood in MOODS),
 )
 
 _TOPIC_KEYS = ("state_topic", "command_topic", "json_attributes_topic")
 
 
-def discovery_messages(device_id: str, base_topic: str, discovery_prefix: str,
-                       sw_version: str) -> list[tuple[str, dict[str, Any]]]:
+def discovery_messages(topics: Topics, sw_version: str) -> list[tuple[str, dict[str, Any]]]:
     """(topic, config) for every entity; publish each retained with QoS 1."""
-    _check_topic("base_topic", base_topic)
-    _check_topic("discovery_prefix", discovery_prefix)
-    dev = sanitise_id(device_id)
+    dev = topics.device_id
     device = {
         "identifiers": [f"moodcast_{dev}"],
         "name": f"moodcast {dev}",
@@ -120,39 +138,28 @@ def discovery_messages(device_id: str, base_topic: str, discovery_prefix: str,
         "sw_version": sw_version,
     }
     origin = {"name": "moodcast", "sw_version": sw_version}
-    return [(config_topic(discovery_prefix, dev, e), _config(e, dev, base_topic, device, origin)) for e in ENTITIES]
+    return [(topics.discovery(e.component, e.key), _config(e, topics, device, origin)) for e in ENTITIES]
 
 
-def cleanup_messages(device_id: str, discovery_prefix: str) -> list[tuple[str, bytes]]:
+def cleanup_messages(topics: Topics) -> list[tuple[str, bytes]]:
     """(topic, b"") for every entity: publish retained to remove the entities from Home Assistant."""
-    _check_topic("discovery_prefix", discovery_prefix)
-    dev = sanitise_id(device_id)
-    return [(config_topic(discovery_prefix, dev, e), b"") for e in ENTITIES]
+    return [(topics.discovery(e.component, e.key), b"") for e in ENTITIES]
 
 
-def config_topic(discovery_prefix: str, device_id: str, entity: Entity) -> str:
-    return f"{discovery_prefix}/{entity.component}/moodcast_{sanitise_id(device_id)}/{entity.key}/config"
-
-
-def status_topic(discovery_prefix: str) -> str:
-    """Where Home Assistant announces `online`/`offline` (its birth and last will)."""
-    return f"{discovery_prefix}/status"
-
-
-def is_ha_online(topic: str, payload: bytes, discovery_prefix: str) -> bool:
+def is_ha_online(topic: str, payload: bytes, topics: Topics) -> bool:
     """True for Home Assistant's birth message: time to re-publish discovery and state."""
-    return topic == status_topic(discovery_prefix) and payload.strip().lower() == b"online"
+    return topic == topics.ha_status and payload.strip().lower() == b"online"
 
 
-def _config(entity: Entity, dev: str, base: str, device: dict, origin: dict) -> dict[str, Any]:
-    object_id = f"moodcast_{dev}_{entity.key}"
+def _config(entity: Entity, topics: Topics, device: dict, origin: dict) -> dict[str, Any]:
+    object_id = f"moodcast_{topics.device_id}_{entity.key}"
     config = {
         "unique_id": object_id,
         # object_id for HA < 2025.10; default_entity_id replaces it (object_id ignored from 2026.4).
         "object_id": object_id,
         "default_entity_id": f"{entity.component}.{entity_slug(object_id)}",
         **copy.deepcopy(entity.config),
-        "availability_topic": f"{base}/availability",
+        "availability_topic": topics.of("availability"),
         "payload_available": ONLINE,
         "payload_not_available": OFFLINE,
         "device": device,
@@ -160,7 +167,7 @@ def _config(entity: Entity, dev: str, base: str, device: dict, origin: dict) -> 
     }
     for key in _TOPIC_KEYS:
         if key in config:
-            config[key] = f"{base}/{config[key]}"
+            config[key] = topics.of(config[key])
     config["qos"] = 1  # subscribe at the contract's QoS; a lost pause command would be a privacy bug
     return config
 
@@ -168,9 +175,3 @@ def _config(entity: Entity, dev: str, base: str, device: dict, origin: dict) -> 
 def entity_slug(object_id: str) -> str:
     """Home Assistant entity ids are lower case [a-z0-9_]."""
     return object_id.lower().replace("-", "_")
-
-
-def _check_topic(what: str, topic: str) -> None:
-    if not topic or topic.startswith("/") or topic.endswith("/") or any(c in topic for c in "+#\0"):
-        raise ValueError(f"{what} {topic!r} is not a usable MQTT topic prefix "
-                         "(no wildcards, no leading or trailing '/')")

@@ -27,6 +27,7 @@ from moodcast.mqtt import homeassistant, payloads
 from moodcast.mqtt.commands import Incoming
 from moodcast.mqtt.outbox import RETRY_REFUSED_S, Outbox, Outgoing
 from moodcast.secrets import read_secret
+from moodcast.topics import Topics
 from moodcast.util import NotARegularFile, check_regular
 
 log = logging.getLogger("moodcast.mqtt")
@@ -37,12 +38,11 @@ MAX_INCOMING_PACKET = 64 * 1024
 
 
 class MqttLink:
-    def __init__(self, cfg: MqttConfig, device_id: str, on_command: Callable[[Incoming], None]):
-        self.cfg, self.on_command = cfg, on_command
-        self.base = payloads.base_topic(cfg.prefix, device_id)
+    def __init__(self, cfg: MqttConfig, topics: Topics, on_command: Callable[[Incoming], None]):
+        self.cfg, self.topics, self.on_command = cfg, topics, on_command
         self.connected = threading.Event()
         self.reconnects = 0
-        self.outbox = Outbox(self._send, self.topic("availability"), payloads.ONLINE.encode())
+        self.outbox = Outbox(self._send, topics.of("availability"), payloads.ONLINE.encode())
         self._ever_connected = False
         self._last_problem = ""
         self._connected_at = 0.0
@@ -56,15 +56,12 @@ class MqttLink:
         self._refused_subscriptions: set[str] = set()  # logged once each
         self._resubscribe: threading.Timer | None = None
         self._limited = RateLimitedLog(log, interval_s=60.0)  # for what the broker's other clients can trigger
-        self.client = self._make_client(device_id)
+        self.client = self._make_client()
 
-    def topic(self, kind: str) -> str:
-        return f"{self.base}/{kind}"
-
-    def _make_client(self, device_id: str) -> paho.Client:
-        self.client_id = self.cfg.client_id or f"moodcast-{device_id}"
+    def _make_client(self) -> paho.Client:
+        self.client_id = self.cfg.client_id or f"moodcast-{self.topics.device_id}"
         client = make_client(self.cfg, self.client_id, self._ssl_context)
-        client.will_set(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
+        client.will_set(self.topics.of("availability"), payloads.OFFLINE, qos=1, retain=True)
         # paho annotates whole seconds, but its backoff is float arithmetic: 0.2 s works, and the tests use it
         client.reconnect_delay_set(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
@@ -89,7 +86,7 @@ class MqttLink:
         if self._resubscribe:
             self._resubscribe.cancel()
         if self.connected.is_set():
-            info = self.client.publish(self.topic("availability"), payloads.OFFLINE, qos=1, retain=True)
+            info = self.client.publish(self.topics.of("availability"), payloads.OFFLINE, qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
@@ -99,7 +96,7 @@ class MqttLink:
 
     def publish(self, kind: str, payload: dict) -> None:
         spec = payloads.TOPICS[kind]
-        self.publish_raw(self.topic(kind), payloads.encode(payload), spec.qos, spec.retain)
+        self.publish_raw(self.topics.of(kind), payloads.encode(payload), spec.qos, spec.retain)
 
     def publish_raw(self, topic: str, data: bytes, qos: int = 1, retain: bool = True) -> None:
         """Thread-safe and never blocks; see moodcast.mqtt.outbox for what is kept and what is dropped."""
@@ -129,12 +126,10 @@ class MqttLink:
         self._ever_connected = True
         self._last_problem = ""
         self._connected_at = time.monotonic()
-        log.info("connected to %s:%d; publishing under %s/", self.cfg.host, self.cfg.port, self.base)
+        log.info("connected to %s:%d; publishing under %s/", self.cfg.host, self.cfg.port, self.topics.base)
         # set/# at QoS 0: the session is clean, so QoS 1 would only add the broker's per-client queue, and
         # Mosquitto drops the newest messages beyond it (max_queued_messages): the last command of a burst.
-        # set/a/b is included: it gets a "no such command".
-        self._subscribe([(f"{self.base}/{payloads.COMMAND_LEVEL}/#", 0),
-                         (homeassistant.status_topic(self.cfg.discovery_prefix), 1)])
+        self._subscribe([(self.topics.commands, 0), (self.topics.ha_status, 1)])
         self.outbox.connected()  # first: whoever sees `connected` may publish an event at once
         self.connected.set()
 
@@ -168,7 +163,7 @@ class MqttLink:
                 self._refused_subscriptions.add(topic)
                 log.error("the broker refused the subscription to %s: %s (reason code %d); %s. Check its ACL for "
                           "this client; asking again every %g s", topic, code, code.value,
-                          "commands cannot arrive" if topic.startswith(self.base) else "Home Assistant restarts "
+                          "commands cannot arrive" if topic == self.topics.commands else "Home Assistant restarts "
                           "go unnoticed", RETRY_REFUSED_S)
         if refused:
             retry = [(topic, qos) for topic, qos in topics if topic in dict(refused)]
@@ -214,12 +209,12 @@ class MqttLink:
             log.debug(text)
 
     def _on_message(self, client, userdata, message) -> None:
-        if homeassistant.is_ha_online(message.topic, message.payload, self.cfg.discovery_prefix):
+        if homeassistant.is_ha_online(message.topic, message.payload, self.topics):
             # 10,000 birth messages wrote 3,698 lines: said at most once a minute, re-published every time
             self._limited.info("ha-online", "Home Assistant came online: re-publishing discovery and state")
             self.outbox.refresh()
-        elif message.topic.startswith(prefix := f"{self.base}/{payloads.COMMAND_LEVEL}/"):
-            self.on_command(Incoming.cut(message.topic[len(prefix):], message.payload))
+        elif (name := self.topics.command_name(message.topic)) is not None:
+            self.on_command(Incoming.cut(name, message.payload))
 
     def _problem(self, text: str) -> None:
         """Log a connection problem once; the same problem on every retry goes to debug."""
@@ -244,7 +239,7 @@ class MqttLink:
 
     def _diagnose_silence(self, reason_code) -> str:
         """The port took the connection but the MQTT handshake never finished: find out why."""
-        if not self._ssl_context and _speaks_tls(self.cfg.host, self.cfg.port):
+        if not self._ssl_context and speaks_tls(self.cfg.host, self.cfg.port):
             return "the port expects TLS: set [mqtt.tls] enabled = true (and ca_file), or use the plain MQTT port"
         if "keep alive" in str(reason_code).lower():
             return (f"the server accepted the connection but sent no CONNACK within {self.cfg.keepalive_s} s: "
@@ -252,7 +247,7 @@ class MqttLink:
         return "the server closed the connection (a protocol or TLS mismatch, or a topic it refused: see its log)"
 
 
-def _speaks_tls(host: str, port: int) -> bool:
+def speaks_tls(host: str, port: int) -> bool:
     """Whether a TLS handshake (certificate unchecked: this only tells the protocol) succeeds."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE

@@ -1,4 +1,4 @@
-"""The MQTT payload contract: topic names, QoS/retain, and builders for every JSON payload.
+"""The MQTT payload contract: each topic's QoS/retain, and builders for every JSON payload.
 
 Builders are pure: they add `schema` (the contract version) and `timestamp`, convert numpy
 scalars to plain numbers (json.dumps rejects float32) and round floats so payloads stay small.
@@ -27,8 +27,9 @@ class Topic(NamedTuple):
     retain: bool
 
 
-# Suffixes under <prefix>/<device_id>. Retained topics hold "the current value" so a dashboard
-# that connects later sees it at once; events and stats are moments, so replaying them would lie.
+# The kinds under <prefix>/<device_id> (moodcast.topics builds the topics). Retained topics hold "the
+# current value" so a dashboard that connects later sees it at once; events and stats are moments,
+# so replaying them would lie.
 TOPICS: dict[str, Topic] = {
     "availability": Topic(1, True),
     "state": Topic(1, True),
@@ -36,12 +37,8 @@ TOPICS: dict[str, Topic] = {
     "recommendation": Topic(1, True),
     "playback": Topic(1, True),
     "stats": Topic(0, False),
+    "history": Topic(1, True),
 }
-COMMAND_LEVEL = "set"  # commands arrive on <base>/set/<name>
-
-
-def base_topic(prefix: str, device_id: str) -> str:
-    return f"{prefix.strip('/')}/{device_id}"
 
 
 def iso(ts: float) -> str:
@@ -57,7 +54,7 @@ def stamp(payload: Mapping[str, Any], now: float | None = None) -> dict[str, Any
 
 
 # -- the messages: one small class per kind, each built in one place. body() is the payload without
-# `schema` and `timestamp`; the publisher stamps it once (Daemon.publish -> stamp).
+# `schema` and `timestamp`; the daemon's Publisher stamps it once (Publisher.publish -> stamp).
 
 class Message:
     """Something published on `<base>/<kind>`."""
@@ -81,9 +78,10 @@ class State(Message):
     paused: bool
     policy: str
     autoplay: bool
+    room: Mapping[str, Any] | None = None  # with [detector] faces = "all": service.room.RoomState.body()
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "mood": self.mood,
             "confidence": round(float(self.confidence), 3),
             "scores": _scores(self.scores),
@@ -93,6 +91,9 @@ class State(Message):
             "policy": str(self.policy),
             "autoplay": bool(self.autoplay),
         }
+        if self.room is not None:
+            body["room"] = dict(self.room)
+        return body
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,17 @@ class Stats(Message):
 
     def body(self) -> dict[str, Any]:
         return dict(self.fields)
+
+
+@dataclass(frozen=True)
+class History(Message):
+    """The retained `<base>/history`: today's minutes per mood (schemas/history.schema.json)."""
+
+    kind: ClassVar[str] = "history"
+    summary: Mapping[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.summary)
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,28 @@ def error_event(component: str, message: str) -> Event:
 
 def command_event(command: str, ok: bool, value: bool | str | None, message: str) -> Event:
     return Event("command", {"command": command, "ok": ok, "value": value, "message": message})
+
+
+def daily_summary(summary: Mapping[str, Any], complete: bool) -> Event:
+    """A day's minutes per mood, longest stretches, changes and face minutes; `complete` at midnight,
+    false for today so far (set/snapshot_stats)."""
+    return Event("daily_summary", {**summary, "complete": complete})
+
+
+def calibration_started(duration_s: float) -> Event:
+    return Event("calibration_started", {"duration_s": round(float(duration_s), 1)})
+
+
+def calibration_done(faces: int, offset: Mapping[str, float], strength: float) -> Event:
+    """`offset` over the model's labels (centred, in log-probability units); `offset_size` its length."""
+    size = sum(float(v) ** 2 for v in offset.values()) ** 0.5
+    return Event("calibration_done", {"faces": int(faces), "offset_size": round(size, 3),
+                                      "offset": {k: round(float(v), 3) for k, v in offset.items()},
+                                      "strength": round(float(strength), 3)})
+
+
+def calibration_failed(reason: str, message: str, faces: int) -> Event:
+    return Event("calibration_failed", {"reason": str(reason), "message": message, "faces": int(faces)})
 
 
 # -- builders with the stamp, for tools and tests that want a finished payload

@@ -8,7 +8,7 @@ blocking) does the rest. Without MQTT (`[mqtt] enabled = false`) everything is d
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from moodcast.mqtt import homeassistant, payloads
@@ -19,13 +19,14 @@ STATE_REFRESH_S = 1.0  # at most this often for score-only updates of the retain
 SCORE_CHANGE = 0.05  # ...and only when a score moved by this much
 
 
-class StatePublisher:
-    def __init__(self, link: MqttLink | None, stats_interval_s: float):
+class Publisher:
+    def __init__(self, link: MqttLink | None, stats_interval_s: float, clock: Callable[[], float] = time.monotonic):
         self.link = link
         self.stats_interval_s = stats_interval_s
+        self._clock = clock
         self._last_state: tuple[tuple, Mapping[str, float]] | None = None
         self._last_state_at = 0.0
-        self._last_stats_at = time.monotonic()
+        self._last_stats_at = clock()
         self._stats_at_start = True  # else Home Assistant shows the previous run's fps and CPU until the first stats
 
     def publish(self, message: Message) -> None:
@@ -39,8 +40,8 @@ class StatePublisher:
     def state(self, state: State, force: bool = False) -> None:
         """The retained state, when something but the scores changed, or a score moved by SCORE_CHANGE
         (at most once per STATE_REFRESH_S), or `force`."""
-        key = (state.mood, state.faces, state.paused, state.policy, state.autoplay)
-        now = time.monotonic()
+        key = (state.mood, state.faces, state.paused, state.policy, state.autoplay, state.room)
+        now = self._clock()
         last = self._last_state
         moved = last is None or any(abs(v - last[1].get(k, 0)) >= SCORE_CHANGE for k, v in state.scores.items())
         if not force and last and key == last[0] and not (moved and now - self._last_state_at >= STATE_REFRESH_S):
@@ -50,7 +51,7 @@ class StatePublisher:
 
     def stats_due(self, force: bool = False) -> bool:
         """Every stats_interval_s, once as soon as the broker is connected, or when forced (snapshot_stats)."""
-        now = time.monotonic()
+        now = self._clock()
         at_start = self._stats_at_start and self.link is not None and self.link.connected.is_set()
         if not (force or at_start) and now - self._last_stats_at < self.stats_interval_s:
             return False
@@ -58,9 +59,9 @@ class StatePublisher:
         self._last_stats_at = now
         return True
 
-    def discovery(self, device_id: str, discovery_prefix: str, version: str) -> None:
+    def discovery(self, version: str) -> None:
         """Home Assistant's discovery configs (retained)."""
         if not self.link:
             return
-        for topic, cfg in homeassistant.discovery_messages(device_id, self.link.base, discovery_prefix, version):
+        for topic, cfg in homeassistant.discovery_messages(self.link.topics, version):
             self.link.publish_raw(topic, payloads.encode(cfg), qos=1, retain=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..config import MoodMusicConfig
 from ..util import JsonFile
-from .spotify import SpotifyClient, SpotifyFailure, uri_to_url
+from .spotify import SpotifyClient, SpotifyFailure
+from .spotify_links import uri_to_url
 from .store import tagged
 
 log = logging.getLogger("moodcast.recommend")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import RecommendationsConfig, SpotifyConfig
 from .policy import History
-from .spotify import Device, SpotifyClient, SpotifyFailure
+from .spotify import Device, SpotifyClient, SpotifyFailure, find_device
 
 log = logging.getLogger("moodcast.recommend")
 
@@ -123,9 +123,9 @@ class Player:
         devices = self._sp.devices()
         wanted = self._scfg.device_name
         if wanted:
-            named = [d for d in devices if d.name.casefold() == wanted.casefold()]
+            named = find_device(devices, wanted)
             if named:
-                return named[0]
+                return named
             if not (allow_fallback and self._scfg.device_fallback):
                 raise SpotifyFailure("device", f'Spotify device "{wanted}" not found (idle receivers vanish)')
         active = [d for d in devices if d.is_active]

@@ -20,6 +20,7 @@ from spotipy.oauth2 import SpotifyOauthError
 from ..config import SpotifyConfig
 from .backoff import Backoff
 from .spotify_auth import MoodcastOAuth
+from .spotify_links import uri_to_url
 
 log = logging.getLogger("moodcast.recommend")
 
@@ -39,6 +40,12 @@ class Device:
     id: str
     name: str
     is_active: bool
+    type: str = ""  # Speaker, Computer, Smartphone, TV, ... as the Spotify app shows it
+
+
+def find_device(devices: list[Device], name: str) -> Device | None:
+    """The device called `name` as the Spotify app shows it, in any letter case."""
+    return next((d for d in devices if d.name.casefold() == name.casefold()), None)
 
 
 class SpotifyClient:
@@ -77,7 +84,7 @@ class SpotifyClient:
 
     def devices(self) -> list[Device]:
         result = self._call("devices", self.sp.devices) or {}
-        return [Device(d["id"], d.get("name", ""), bool(d.get("is_active")))
+        return [Device(d["id"], d.get("name", ""), bool(d.get("is_active")), d.get("type") or "")
                 for d in result.get("devices") or [] if d.get("id")]
 
     def transfer(self, device_id: str) -> None:
@@ -184,7 +191,3 @@ def _playlist_item(p: dict) -> dict:
         "url": (p.get("external_urls") or {}).get("spotify") or uri_to_url(p["uri"]),
     }
 
-
-def uri_to_url(uri: str) -> str:
-    _, kind, ident = uri.split(":")
-    return f"https://open.spotify.com/{kind}/{ident}"

@@ -54,6 +54,11 @@ class YoutubeClient:
         self.api_s_total = 0.0
         self.cache_hits = 0
 
+    def check_key(self) -> None:
+        """The cheapest call that proves the key works: i18nRegions.list, 1 quota unit (a search costs 100;
+        the daily budget counts searches only). Raises HttpError, OSError or HttpLib2Error."""
+        self._service.i18nRegions().list(part="snippet").execute(num_retries=0)
+
     def videos(self, profile: str, phrase: str, fallback_phrases: list[str]) -> VideoResult:
         """Videos for `phrase` (one of the profile's phrases); stale or sibling-phrase cache on failure."""
         cache = self._cache.load()
@@ -103,7 +108,7 @@ class YoutubeClient:
         return self._service.search().list(**params)
 
     def _http_error(self, e: HttpError) -> str:
-        reason = _error_reason(e)
+        reason = error_reason(e)
         if e.status_code == 403 and reason in QUOTA_REASONS:
             until = self.budget.block_until_reset()
             return (f"YouTube quota exceeded ({reason}); serving cached videos until the reset at "
@@ -112,7 +117,7 @@ class YoutubeClient:
         return f"YouTube search failed: {e.status_code} {reason or ''} {e.reason}".strip()
 
 
-def _error_reason(e: HttpError) -> str | None:
+def error_reason(e: HttpError) -> str | None:
     """errors[0].reason of a Google error body, e.g. quotaExceeded."""
     try:
         return json.loads(e.content.decode("utf-8"))["error"]["errors"][0]["reason"]

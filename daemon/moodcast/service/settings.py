@@ -38,10 +38,7 @@ class SettingsFile:
         trusted restores a *paused* camera: losing a privacy pause is worse than an extra pause.
         Then `problem` says why, for an error event once the broker is there."""
         try:
-            raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO there must not hang the start
-            if len(raw) > MAX_BYTES:
-                raise ValueError(f"larger than {MAX_BYTES} bytes")
-            settings = _validate(json.loads(raw.decode("utf-8")))
+            settings = self._read()
         except FileNotFoundError:
             return defaults
         except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -53,6 +50,19 @@ class SettingsFile:
         log.info("restored settings from %s: paused %s, policy %s, autoplay %s", self.path,
                  "on" if settings.paused else "off", settings.policy, "on" if settings.autoplay else "off")
         return settings
+
+    def saved(self) -> Settings | None:
+        """What the file holds, or None when there is none or it cannot be trusted (nothing is logged)."""
+        try:
+            return self._read()
+        except (OSError, ValueError):
+            return None
+
+    def _read(self) -> Settings:
+        raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO there must not hang the start
+        if len(raw) > MAX_BYTES:
+            raise ValueError(f"larger than {MAX_BYTES} bytes")
+        return _validate(json.loads(raw.decode("utf-8")))
 
     def save(self, settings: Settings) -> None:
         """Write if changed (temporary file, fsync, rename); raises OSError."""

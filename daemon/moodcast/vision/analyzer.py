@@ -1,4 +1,7 @@
-"""One frame in, faces and emotion probabilities out, with the time each stage took."""
+"""One frame in, faces and emotion probabilities out, with the time each stage took.
+
+The daemon's frame loop and `moodcast preview` both analyse through Analyzer, so the picture that
+helps aim the camera shows what the daemon sees."""
 
 from __future__ import annotations
 
@@ -9,16 +12,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moodcast.config import DetectorConfig
-from moodcast.vision.classifier import EmotionClassifier
+from moodcast.vision.classifier import EmotionClassifier, FaceScores
 from moodcast.vision.detector import Face, crop_face, make_detector
 from moodcast.vision.preprocess import prepare_face
 
 
+@dataclass(frozen=True)
+class ClassifiedFace:
+    face: Face
+    scores: FaceScores
+
+
 @dataclass
 class Analysis:
-    faces: list[Face]
-    probs: np.ndarray | None  # over classifier.labels; None when no face was found
+    faces: list[Face]  # every face found, largest first
+    classified: list[ClassifiedFace]  # the largest face, or every face with [detector] faces = "all"
     stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def probs(self) -> np.ndarray | None:
+        """The largest face's probabilities over classifier.labels; None when no face was found."""
+        return self.classified[0].scores.probs if self.classified else None
 
 
 class Analyzer:
@@ -38,13 +52,14 @@ class Analyzer:
         faces = sorted(self.detector.detect(image), key=lambda f: f.area, reverse=True)
         t1 = time.perf_counter()
         if not faces:  # no face, no classification: an empty room costs only detection
-            return Analysis(faces, None, {"detect": _ms(t0, t1), "preprocess": 0.0, "classify": 0.0})
+            return Analysis(faces, [], {"detect": _ms(t0, t1), "preprocess": 0.0, "classify": 0.0})
         chosen = faces if self.faces_mode == "all" else faces[:1]
         inputs = [prepare_face(crop_face(image, face)) for face in chosen]  # only the crops turn gray
         t2 = time.perf_counter()
-        probs = np.mean([self.classifier.predict(x) for x in inputs], axis=0)
+        classified = [ClassifiedFace(face, self.classifier.scores(x)) for face, x in zip(chosen, inputs, strict=True)]
         t3 = time.perf_counter()
-        return Analysis(faces, probs, {"detect": _ms(t0, t1), "preprocess": _ms(t1, t2), "classify": _ms(t2, t3)})
+        return Analysis(faces, classified, {"detect": _ms(t0, t1), "preprocess": _ms(t1, t2),
+                                            "classify": _ms(t2, t3)})
 
 
 def _ms(a: float, b: float) -> float:

@@ -116,8 +116,8 @@ class PiCamera:
 
     name = "picamera2"
 
-    def __init__(self, width: int, height: int):
-        self.width, self.height = width, height
+    def __init__(self, width: int, height: int, index: int = 0):
+        self.width, self.height, self.index = width, height, index
         self.cam: Any = None  # a Picamera2, imported only when one is used
 
     def open(self) -> None:
@@ -127,11 +127,14 @@ class PiCamera:
             raise SourceError(f"picamera2: not importable ({e}); on Pi OS: apt install python3-picamera2 "
                               "and create the venv with --system-site-packages", fatal=True) from None
         try:
-            cam = Picamera2()
+            cam = Picamera2(camera_num=self.index)
             cam.configure(cam.create_video_configuration(main={"size": (self.width, self.height), "format": "RGB888"}))
             cam.start()
-        except (RuntimeError, IndexError) as e:
-            raise SourceError(f"picamera2: cannot start camera ({e})") from None
+        except IndexError:  # Picamera2() looks the number up in libcamera's list of cameras
+            raise SourceError(f"picamera2: no camera {self.index} ([camera] index; `rpicam-hello --list-cameras` "
+                              "lists them from 0)") from None
+        except RuntimeError as e:
+            raise SourceError(f"picamera2: cannot start camera {self.index} ({e})") from None
         self.cam = cam
 
     def read(self) -> np.ndarray:
@@ -272,7 +275,7 @@ def decode_flag(size: tuple[int, int], target: tuple[int, int] | None) -> int:
 
 def make_live_source(cfg: CameraConfig):
     if cfg.source == "picamera2":
-        return PiCamera(cfg.width, cfg.height)
+        return PiCamera(cfg.width, cfg.height, cfg.index)
     if cfg.source == "gstreamer":
         if "appsink" not in cfg.pipeline:
             raise SourceError("[camera] pipeline: a GStreamer pipeline ending in 'appsink' is required", fatal=True)
@@ -326,7 +329,7 @@ class Camera:
         if self.cfg.source == "replay":
             self.replay_source().check()
 
-    def frames(self) -> Iterator[Frame | Tick]:
+    def frames(self) -> Generator[Frame | Tick, None, None]:
         if self.cfg.source == "replay":
             yield from self._replay()
         else:
@@ -440,8 +443,9 @@ class IdleBackoff:
 class LatestFrameReader:
     """Reads a live source on its own thread and keeps only the newest frame.
 
-    The thread also closes the source: releasing a capture while another thread is inside
-    its read() can crash the driver, so open, read and close all happen on this thread's watch.
+    The frame loop opens the source (Camera._live) before this thread starts; from then on only
+    this thread touches it, and it also closes it: releasing a capture while another thread is
+    inside its read() can crash the driver.
     """
 
     def __init__(self, source):

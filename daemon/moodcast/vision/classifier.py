@@ -6,8 +6,11 @@ quantization from the interpreter, and the model is validated when it is loaded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import numpy as np
 from moodcast.config import ConfigError
 from moodcast.labels import MOODS
 from moodcast.logs import native_stderr_to_log
+from moodcast.vision.calibration import calibrated, log_probabilities
 from moodcast.vision.preprocess import INPUT_SIZE, prepare_face
 
 # First available wins: LiteRT (maintained), tflite-runtime (last release 2023), full TensorFlow.
@@ -33,6 +37,16 @@ class ModelOutputError(ModelError):
 
 OUTPUTS = ("probabilities", "logits")  # what the card's "output" may say; logits get a softmax
 TOLERANCE = 0.02  # int8 dequantisation lands a little outside [0, 1]
+FLOAT_FLOOR = 1e-6  # the smallest probability a float model's log-probabilities read (int8: one step)
+REFERENCE_KEY = "neutral_reference"  # the card's resting-face reference (edge_model.calibration)
+
+
+@dataclass(frozen=True)
+class FaceScores:
+    """One face through the model: what the mood follows, and what a calibration averages."""
+
+    probs: np.ndarray  # over the labels; calibrated when a household offset is set
+    log_probs: np.ndarray  # the model's own log-probabilities (up to a constant), never calibrated
 
 
 def bundled_model() -> Path:
@@ -92,6 +106,8 @@ class EmotionClassifier:
         self.input, self.output = inputs[0], outputs[0]
         self.logits = self.card.get("output") == "logits"
         self._validate()
+        self.log_floor = float(self.output["quantization"][0]) or FLOAT_FLOOR
+        self.shift: np.ndarray | None = None  # strength x the household's resting offset (set_shift)
 
     def _validate(self) -> None:
         shape, out_shape = tuple(self.input["shape"].tolist()), tuple(self.output["shape"].tolist())
@@ -108,12 +124,50 @@ class EmotionClassifier:
     def quantized(self) -> bool:
         return self.input["dtype"] != np.float32
 
+    @cached_property
+    def sha256(self) -> str:
+        """Of the model file: a stored calibration belongs to exactly one model."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    @cached_property
+    def neutral_reference(self) -> np.ndarray | None:
+        """The mean log-probabilities of relaxed (FER+ neutral) faces, from the card; None when the card has
+        none, or has one measured on another model file (then a calibration would aim at the wrong place)."""
+        ref = self.card.get(REFERENCE_KEY)
+        if not isinstance(ref, dict) or ref.get("model_sha256") != self.sha256:
+            return None
+        values = ref.get("log_probabilities")
+        if not isinstance(values, list) or len(values) != len(self.labels) \
+                or not all(isinstance(v, (int, float)) for v in values):
+            return None
+        return np.array(values, np.float32)
+
+    def set_shift(self, shift: np.ndarray | None) -> None:
+        """From now on subtract `shift` (strength x the resting offset) from every face's log-probabilities."""
+        self.shift = None if shift is None else np.asarray(shift, np.float32)
+
     def classify(self, gray_face: np.ndarray) -> np.ndarray:
         """A grayscale face crop -> probabilities over `self.labels`."""
         return self.predict(prepare_face(gray_face))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """One prepared input (48, 48, 1) float32 -> probabilities over `self.labels`."""
+        return self.scores(x).probs
+
+    def scores(self, x: np.ndarray) -> FaceScores:
+        """One prepared input -> its probabilities (calibrated if a shift is set) and raw log-probabilities."""
+        y = self._infer(x)
+        log_probs = log_probabilities(y, self.log_floor, self.logits)
+        # without a calibration the model's own probabilities go out unchanged, to the last bit
+        probs = self._probabilities(y) if self.shift is None else calibrated(log_probs, self.shift)
+        return FaceScores(probs, log_probs)
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """The dequantised output, checked to be finite (and probabilities, unless the card says logits)."""
         x = x[None]
         scale, zero = self.input["quantization"]
         if scale:  # quantized input: the calibration picked these, so read them, never assume
@@ -125,16 +179,16 @@ class EmotionClassifier:
         scale, zero = self.output["quantization"]
         if scale:
             y = (y - zero) * scale
-        return self._probabilities(y)
-
-    def _probabilities(self, y: np.ndarray) -> np.ndarray:
-        """Checked, so NaN never reaches JSON and a logits model never publishes -5,000,000."""
+        # checked, so NaN never reaches JSON and a logits model never publishes -5,000,000
         if not np.all(np.isfinite(y)):
             raise ModelOutputError(f"{self.path.name}: the model output is not finite (NaN or inf)")
-        if self.logits:
-            y = np.exp(y - y.max())
-        elif y.min() < -TOLERANCE or y.max() > 1 + TOLERANCE:
+        if not self.logits and (y.min() < -TOLERANCE or y.max() > 1 + TOLERANCE):
             raise ModelOutputError(f"{self.path.name}: output {y.min():.3g}..{y.max():.3g} is not probabilities "
                                    "(if the model ends without softmax, say \"output\": \"logits\" in its card)")
+        return y
+
+    def _probabilities(self, y: np.ndarray) -> np.ndarray:
+        if self.logits:
+            y = np.exp(y - y.max())
         y = np.clip(y, 0.0, None)
         return y / max(float(y.sum()), 1e-6)

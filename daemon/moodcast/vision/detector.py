@@ -6,7 +6,8 @@ Every detector takes the frame as it comes (BGR, or grayscale) and returns boxes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,7 @@ class Face:
     h: int
     score: float = 1.0
     eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # frame pixels, image-left eye first
+    track: int = 0  # the same number while the detector follows this face from frame to frame (0: not yet given)
 
     @property
     def area(self) -> int:
@@ -45,6 +47,51 @@ class Face:
     @property
     def corners(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.x + self.w, self.y + self.h
+
+
+# A face found by a whole-frame search is taken for one of the last frame's faces when their boxes
+# overlap this much (BlazeFace's own follow step asks the same of the face it finds near the old one).
+SAME_FACE_IOU = 0.3
+# ...or for a face missed in up to this many frames before, where it was (a blink, a turned head).
+MEMORY_FRAMES = 10
+# Shared by every detector of the process: one built by a reload never hands out a number in use.
+_TRACK_NUMBERS = itertools.count(1)
+
+
+class Tracks:
+    """Track numbers for the faces of successive frames: a face keeps the number of the face it overlaps
+    most (at least SAME_FACE_IOU; each claimed once) among the last frame's and those missed lately;
+    a new face gets a new number."""
+
+    def __init__(self):
+        self.last: list[Face] = []
+        self._missed: list[tuple[Face, int]] = []  # (face, frames since it was last seen)
+
+    def match(self, faces: list[Face]) -> list[Face]:
+        known = self.last + [face for face, _ in self._missed]
+        pairs = []
+        if faces and known:
+            boxes = np.array([f.corners for f in known], np.float32)
+            pairs = [(float(o), j, i) for i, face in enumerate(faces)
+                     for j, o in enumerate(blazeface.iou(np.array(face.corners, np.float32), boxes))
+                     if o >= SAME_FACE_IOU]
+        numbers: dict[int, int] = {}  # new face -> its number
+        claimed: set[int] = set()
+        for _, j, i in sorted(pairs, key=lambda p: (-p[0], p[1])):  # best overlap first; a tie: the last frame's
+            if i not in numbers and j not in claimed:
+                numbers[i] = known[j].track
+                claimed.add(j)
+        missed = [(f, 1) for j, f in enumerate(self.last) if j not in claimed]
+        missed += [(f, age + 1) for k, (f, age) in enumerate(self._missed) if len(self.last) + k not in claimed]
+        self._missed = [(f, age) for f, age in missed if age <= MEMORY_FRAMES]
+        self.last = [replace(face, track=numbers.get(i) or next(_TRACK_NUMBERS)) for i, face in enumerate(faces)]
+        return self.last
+
+    def keep(self, faces: list[Face]) -> list[Face]:
+        """Faces the detector followed itself: they carry their numbers already."""
+        self._missed = [(f, age + 1) for f, age in self._missed if age < MEMORY_FRAMES]
+        self.last = faces
+        return faces
 
 
 class HaarDetector:
@@ -58,6 +105,7 @@ class HaarDetector:
                                 "install opencv-python-headless<5, or set [detector] kind = \"yunet\"")
         self.cascade = cv2.CascadeClassifier(str(path))
         self.cfg = cfg
+        self.tracks = Tracks()
 
     def detect(self, image: np.ndarray) -> list[Face]:
         gray = _gray(image)
@@ -66,7 +114,7 @@ class HaarDetector:
         min_px = max(12, int(self.cfg.min_face_px * scale))
         boxes = self.cascade.detectMultiScale(small, scaleFactor=self.cfg.scale_factor,
                                               minNeighbors=self.cfg.min_neighbors, minSize=(min_px, min_px))
-        return [_scaled_face(box, scale) for box in boxes]
+        return self.tracks.match([_scaled_face(box, scale) for box in boxes])
 
 
 class YuNetDetector:
@@ -81,6 +129,7 @@ class YuNetDetector:
         except cv2.error as e:  # any file that is not an ONNX face detector, e.g. a text file
             raise DetectorError(f"[detector] model: {cfg.model}: not a usable YuNet .onnx model "
                                 f"({(e.err or str(e)).strip()[:200]})") from None
+        self.tracks = Tracks()
 
     def detect(self, image: np.ndarray) -> list[Face]:
         gray = _gray(image)
@@ -89,7 +138,7 @@ class YuNetDetector:
         self.net.setInputSize((small.shape[1], small.shape[0]))
         _, found = self.net.detect(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR))
         faces = [_scaled_face(row[:4], scale) for row in (found if found is not None else [])]
-        return [f for f in faces if min(f.w, f.h) >= self.cfg.min_face_px]
+        return self.tracks.match([f for f in faces if min(f.w, f.h) >= self.cfg.min_face_px])
 
 
 # Following a face: the square searched around last frame's box, as a multiple of its side, and the
@@ -149,20 +198,20 @@ class BlazeFaceDetector:
         self.variant = self.net.variant
         self.near = _Net(blazeface.model_path("short"), "short") if cfg.variant == "full" else None
         self._letterbox: blazeface.Letterbox | None = None
-        self._followed: list[Face] = []
+        self.tracks = Tracks()  # .last: the faces of the last frame, which are followed
         self._since_search = 0
         self.searches = 0  # whole-frame searches, for the bench's and the tests' counts
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        if self._followed and self._since_search < self.cfg.track_frames:
-            again = self._follow(image, self._followed)
+        """The faces in `image`, each with its track number: a followed face keeps its own; a face a
+        whole-frame search finds takes that of the last frame's face it overlaps (Tracks)."""
+        if self.tracks.last and self._since_search < self.cfg.track_frames:
+            again = self._follow(image, self.tracks.last)
             if again is not None:
                 self._since_search += 1
-                self._followed = again
-                return again
-        faces = self._search(image)
-        self._since_search, self._followed = 0, faces
-        return faces
+                return self.tracks.keep(again)
+        self._since_search = 0
+        return self.tracks.match(self._search(image))
 
     def _search(self, image: np.ndarray) -> list[Face]:
         self.searches += 1
@@ -197,7 +246,9 @@ class BlazeFaceDetector:
         if not near:
             return None
         overlap = blazeface.iou(np.array(face.corners, np.float32), np.array([f.corners for f in near], np.float32))
-        return max((f for f, o in zip(near, overlap, strict=True) if o >= 0.3), key=lambda f: f.score, default=None)
+        best = max((f for f, o in zip(near, overlap, strict=True) if o >= SAME_FACE_IOU), key=lambda f: f.score,
+                   default=None)
+        return best and replace(best, track=face.track)
 
 
 def _face(lb: blazeface.Letterbox, box: np.ndarray, keypoints: np.ndarray, score: float,
