@@ -13,15 +13,16 @@ import pytest
 from bench.mosquitto import Mosquitto, Subscriber, publish
 from moodcast.config import MqttConfig
 from moodcast.mqtt import link as link_module
+from moodcast.mqtt import payloads
 from moodcast.mqtt.link import MqttLink
+from moodcast.topics import Topics
 from tests.daemon_process import STARTUP, STOP, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
 LOOP = {"source": "replay", "path": str(SAMPLES / "01_astronaut.png"), "realtime": True, "loop": True}
 # what anonymous clients (the daemon and the test's own) may do: everything of the daemon's but write events
-NO_EVENTS = "\n".join([*(f"topic readwrite {BASE}/{kind}" for kind in
-                         ("state", "stats", "availability", "recommendation", "playback", "set/#")),
+NO_EVENTS = "\n".join([*(f"topic readwrite {BASE}/{kind}" for kind in [*payloads.TOPICS, "set/#"] if kind != "event"),
                        f"topic read {BASE}/event", "topic readwrite homeassistant/#"]) + "\n"
 
 
@@ -71,7 +72,7 @@ def quick_retry(monkeypatch):
 def in_process_link(broker: Mosquitto, protocol: str) -> MqttLink:
     cfg = MqttConfig(host=broker.host, port=broker.port, protocol=protocol, device_id="testcam",
                      reconnect_min_s=0.2, reconnect_max_s=1.0)
-    return MqttLink(cfg, "testcam", on_command=lambda message: None)
+    return MqttLink(cfg, Topics("moodcast", "testcam"), on_command=lambda message: None)
 
 
 @pytest.mark.parametrize("protocol, reason", [("5", "Not authorized (reason code 135)"),
