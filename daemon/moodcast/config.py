@@ -29,7 +29,7 @@ from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import MOODS, POLICIES, Policy
 from moodcast.recommend import spotify_links
 from moodcast.recommend.defaults import MOOD_DEFAULTS
-from moodcast.topics import Topics, prefix_problem, sanitise_id
+from moodcast.topics import Topics, device_id_problem, prefix_problem, sanitise_id
 from moodcast.util import NotARegularFile, read_regular
 
 if sys.version_info >= (3, 11):
@@ -160,7 +160,7 @@ class MqttConfig:
     port: int = _opt(1883, range=(1, 65535))
     protocol: str = _opt("3.1.1", choices=("3.1.1", "5"))
     prefix: str = _opt("moodcast", check=prefix_problem)
-    device_id: str = _opt("", check=_wire_string(64))  # empty = this machine's host name
+    device_id: str = _opt("", check=lambda v: _wire_string(64)(v) or device_id_problem(v))  # empty = host name
     client_id: str = _opt("", check=_wire_string(128))  # empty = moodcast-<device_id>
     keepalive_s: int = _opt(30, range=(5, 3600))
     username: str = _opt("", check=_wire_string(256))
