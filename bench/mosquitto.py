@@ -3,7 +3,9 @@
 `Mosquitto` writes its config into the test's tmp dir and runs `/usr/sbin/mosquitto -c ...` as a
 child process on a free 127.0.0.1 port (never 1883, which a packaged broker may hold). It can be
 stopped, killed and started again on the same port, optionally with TLS (a throw-away CA and
-server certificate made with openssl) and a password file (mosquitto_passwd).
+server certificate made with openssl), a password file (mosquitto_passwd), an ACL file (`acl`: what
+the anonymous clients may read and write) and the dynamic-security plugin (`dynsec`: its JSON
+configuration; unlike an ACL file in Mosquitto 2.0, it can refuse a subscription).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from moodcast.mqtt.embedded_broker import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+                  "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so")
 HOST = "127.0.0.1"
 
 
@@ -66,12 +70,13 @@ class Mosquitto:
     """One mosquitto process on 127.0.0.1:`port`; start() again after stop()/kill() reuses the port."""
 
     def __init__(self, directory: Path, *, tls: bool = False, username: str = "", password: str = "",
-                 persistence: bool = False, port: int | None = None):
+                 persistence: bool = False, port: int | None = None, acl: str = "", dynsec: dict | None = None):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.host, self.port = HOST, port or free_port()
         self.tls, self.persistence = tls, persistence
         self.username, self.password = username, password
+        self.acl, self.dynsec = acl, dynsec
         self.ca_file: str | None = None
         self.client_password_file: str | None = None  # the password alone, mode 0600, for clients
         self.log_file = self.dir / "mosquitto.log"
@@ -95,6 +100,13 @@ class Mosquitto:
             lines += [f"password_file {self._password_file()}", "allow_anonymous false"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl:
+            (self.dir / "acl").write_text(self.acl)
+            lines.append(f"acl_file {self.dir / 'acl'}")
+        if self.dynsec is not None:
+            plugin = next((p for p in DYNSEC_PLUGINS if Path(p).exists()), DYNSEC_PLUGINS[0])
+            (self.dir / "dynsec.json").write_text(json.dumps(self.dynsec))
+            lines += [f"plugin {plugin}", f"plugin_opt_config_file {self.dir / 'dynsec.json'}"]
         self.conf_file.write_text("\n".join(lines) + "\n")
 
     def _tls_lines(self) -> list[str]:

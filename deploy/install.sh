@@ -15,7 +15,8 @@ usage: sudo deploy/install.sh [options]
   --platform pi|jetson|generic  skip detection (64-bit Raspberry Pi OS trixie or bookworm / JetPack 6 /
                                 other 64-bit Debian or Ubuntu)
   --camera csi|usb              camera for a new config.toml (default: csi on pi and jetson, usb elsewhere)
-  --with-mosquitto              also install a local Mosquitto MQTT broker (localhost only)
+  --with-mosquitto              also install a local Mosquitto MQTT broker (localhost only; MQTT
+                                packets bounded to 64 KiB by /etc/mosquitto/conf.d/moodcast.conf)
   --dry-run                     print what would be done, change nothing
   --root DIR                    write every file under DIR instead of / (packaging, tests); steps that
                                 act on the running system (apt-get, useradd, pip, systemctl) are printed
@@ -42,6 +43,7 @@ STATE=/var/lib/moodcast
 UNIT_DIR=/etc/systemd/system
 UNIT=moodcast.service
 HELPER=/usr/local/sbin/moodcast-as-service
+MOSQUITTO_CONF=/etc/mosquitto/conf.d/moodcast.conf   # --with-mosquitto: max_packet_size
 SERVICE_USER=moodcast
 SECRETS=(spotify_client_secret youtube_api_key mqtt_password)
 PYTHON=/usr/bin/python3
@@ -95,6 +97,7 @@ fi
 # Actions. Paths are the final system paths; $ROOT is prefixed when touching files.
 
 CHANGED=0
+MOSQUITTO_CHANGED=0
 ON_SYSTEM=1   # 0 under --root: the running system is neither queried nor changed
 [[ -z $ROOT ]] || ON_SYSTEM=0
 
@@ -514,6 +517,12 @@ install_unit() {
     UNIT_CHANGED=$((CHANGED - before))
 }
 
+install_mosquitto_config() {
+    local before=$CHANGED
+    put_file "$SRC/deploy/mosquitto/moodcast.conf" "$MOSQUITTO_CONF" 644
+    MOSQUITTO_CHANGED=$((CHANGED - before))
+}
+
 install_share() {
     put_file "$SRC/config.toml" "$SHARE/config.toml" 644
     put_file "$SRC/docs/install.md" "$SHARE/install.md" 644
@@ -571,6 +580,8 @@ enable_service() {
     fi
     if [[ $WITH_MOSQUITTO -eq 1 ]] && ! systemctl is-enabled --quiet mosquitto.service 2>/dev/null; then
         run systemctl enable --now mosquitto.service
+    elif [[ $WITH_MOSQUITTO -eq 1 && $MOSQUITTO_CHANGED -gt 0 ]] && systemctl is-active --quiet mosquitto.service; then
+        run systemctl reload mosquitto.service   # max_packet_size is reloaded on SIGHUP
     fi
     # an upgrade takes effect at once if the service is running
     if [[ $CHANGED -gt 0 ]] && systemctl is-active --quiet "$UNIT" 2>/dev/null; then
@@ -621,6 +632,7 @@ do_install() {
     install_config
     install_credentials
     install_unit
+    [[ $WITH_MOSQUITTO -eq 0 ]] || install_mosquitto_config
     enable_service
     summary
     next_steps
@@ -639,6 +651,10 @@ do_uninstall() {
         remove_path "$UNIT_DIR/$UNIT.d"
     fi
     remove_path "$HELPER"
+    if [[ -e $ROOT$MOSQUITTO_CONF ]]; then   # the broker keeps running, without moodcast's bound
+        remove_path "$MOSQUITTO_CONF"
+        ! systemd_running || ! systemctl is-active --quiet mosquitto.service || run systemctl reload mosquitto.service
+    fi
     remove_path "$OPT"
     if systemd_running; then run systemctl daemon-reload; else say skipped "systemctl daemon-reload ($(no_systemd))"; fi
     if [[ $PURGE -eq 1 ]]; then

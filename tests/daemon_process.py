@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from bench.mosquitto import Mosquitto
@@ -28,12 +29,16 @@ def write_config(path: Path, broker: Mosquitto | None, **sections) -> Path:
 
 
 class DaemonProcess:
+    """Its output is read as it comes: a daemon that logs a lot must never stall on a full pipe."""
+
     def __init__(self, config: Path, *args: str, env: dict | None = None):
         self.args = ("run", "-c", str(config), *args)
-        self._output: str | None = None
         self.proc = subprocess.Popen([sys.executable, "-m", "moodcast.cli", "run", "-c", str(config), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._lines.extend, args=(self.proc.stdout,), daemon=True)
+        self._reader.start()
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         self.proc.send_signal(sig)
@@ -42,12 +47,12 @@ class DaemonProcess:
         return self.proc.wait(timeout)
 
     def output(self) -> str:
-        """Everything it wrote (not yet read); kills it first if it still runs. Asking again gives the same text."""
-        if self._output is None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self._output = self.proc.communicate(timeout=10)[0] or ""
-        return self._output
+        """Everything it wrote; kills it first if it still runs. Asking again gives the same text."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(10)
+        return "".join(self._lines)
 
     def running(self) -> bool:
         return self.proc.poll() is None

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import random
+import threading
+
 import pytest
 
-from moodcast.mqtt.commands import COMMANDS, MAX_NAME, MAX_PAYLOAD, Command, CommandError, Incoming, parse_command
+from moodcast.labels import Policy
+from moodcast.mqtt.commands import (
+    COMMANDS,
+    MAX_NAME,
+    MAX_PAYLOAD,
+    Command,
+    CommandError,
+    CommandInbox,
+    Incoming,
+    Rejected,
+    Setting,
+    parse_command,
+)
 
 
 @pytest.mark.parametrize("name, payload, value", [
@@ -113,3 +128,87 @@ def test_contract_commands():
     assert COMMANDS == ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats", "calibrate",
                         "reset_calibration")
     assert MAX_PAYLOAD == 256
+
+
+# -- the inbox between paho's thread and the frame loop ---------------------------------------------
+
+def arrive(inbox: CommandInbox, name: str, payload: str = "") -> None:
+    inbox.put(Incoming.cut(name, payload.encode()))
+
+
+def test_a_flood_never_pushes_out_the_last_word():
+    """The issue's case: 100 commands, then `paused ON`; and a burst ending on `policy match`."""
+    inbox = CommandInbox(maxsize=64)
+    for i in range(5000):
+        name = ("resume", "policy", "autoplay", "snapshot_stats", "reboot")[i % 5]
+        arrive(inbox, name, "uplift" if name == "policy" else "")
+    arrive(inbox, "paused", "ON")
+    for _ in range(500):
+        arrive(inbox, "policy", "uplift")
+    arrive(inbox, "policy", "match")
+    batch = inbox.take()
+    assert batch.settings == [Command("paused", True), Command("policy", Policy.MATCH)]  # autoplay "" was invalid
+    assert len(batch.results) == 64 and batch.results[-1] == Command("policy", Policy.MATCH)
+    assert inbox.newly_dropped() == 5502 - 64 and inbox.newly_dropped() == 0
+    assert inbox.take().results == []
+
+
+def test_the_privacy_pause_comes_first_and_each_setting_once():
+    inbox = CommandInbox()
+    for name, payload in [("autoplay", "on"), ("policy", "off"), ("pause", ""), ("autoplay", "off"), ("resume", ""),
+                          ("policy", "match"), ("paused", "on")]:
+        arrive(inbox, name, payload)
+    batch = inbox.take()
+    assert [c.setting for c in batch.settings] == [Setting.PAUSED, Setting.POLICY, Setting.AUTOPLAY]
+    assert [c.value for c in batch.settings] == [True, Policy.MATCH, False]
+    assert [batch.superseded(r) for r in batch.results] == [True, True, True, False, True, False, False]
+
+
+def test_an_invalid_command_never_replaces_a_valid_value():
+    inbox = CommandInbox()
+    arrive(inbox, "paused", "on")
+    arrive(inbox, "paused", "maybe")
+    batch = inbox.take()
+    assert batch.settings == [Command("paused", True)]
+    assert batch.results[1] == Rejected("paused", "paused: expected on/off (or true/false, 1/0), got 'maybe'")
+    assert not batch.superseded(batch.results[0])
+
+
+def test_snapshot_stats_is_reported_in_order_and_never_coalesced():
+    inbox = CommandInbox()
+    for _ in range(3):
+        arrive(inbox, "snapshot_stats")
+    batch = inbox.take()
+    assert batch.settings == [] and batch.results == [Command("snapshot_stats", None)] * 3
+
+
+def race(sent: list[tuple[str, str]]) -> tuple[dict, int, int]:
+    """paho's thread puts `sent` while the frame loop takes -> (applied settings, results taken, dropped)."""
+    inbox, applied, taken = CommandInbox(maxsize=16), {}, 0
+
+    def take() -> None:
+        nonlocal taken
+        batch = inbox.take()
+        applied.update({c.setting: c.value for c in batch.settings})
+        taken += len(batch.results)
+
+    producer = threading.Thread(target=lambda: [arrive(inbox, name, value) for name, value in sent])
+    producer.start()
+    while producer.is_alive():
+        take()
+    producer.join()
+    take()  # what arrived after the last look
+    return applied, taken, inbox.newly_dropped()
+
+
+def test_the_last_word_wins_while_paho_and_the_frame_loop_race():
+    """Whatever the interleaving, the newest value of each setting is applied after the burst, and
+    nothing is lost without being counted."""
+    rng = random.Random(25)
+    for _ in range(20):
+        sent = [("paused", rng.choice(["on", "off"])) if rng.random() < 0.5 else
+                ("policy", rng.choice(["match", "uplift", "off"])) for _ in range(2000)]
+        sent += [("policy", "match"), ("policy", "sideways"), ("paused", "on")]
+        applied, taken, dropped = race(sent)
+        assert applied == {Setting.PAUSED: True, Setting.POLICY: Policy.MATCH}
+        assert taken + dropped == len(sent)

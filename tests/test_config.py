@@ -53,9 +53,9 @@ def test_missing_file_is_a_config_error(tmp_path):
         config.load(tmp_path / "absent.toml")
 
 
-def test_device_id_is_sanitised_for_topics():
-    cfg = config.parse({"mqtt": {"device_id": "living room/#1"}})
-    assert cfg.device_id == "living_room__1"
+def test_a_device_id_that_sanitising_would_change_is_refused():  # the cases: test_topics.py
+    with pytest.raises(config.ConfigError, match=r'\[mqtt\] device_id: .*cut down to "living_room__1"'):
+        config.parse({"mqtt": {"device_id": "living room/#1"}})
 
 
 def test_check_config_reports_every_part(tmp_path):

@@ -1,9 +1,13 @@
 """Hostile or broken settings are refused when the configuration is loaded: one line naming the
 file and key, exit 78, no traceback, and `run` never gets as far as the broker or the camera."""
 
+import os
+from types import SimpleNamespace
+
 import pytest
 
-from tests.daemon_process import run_cli
+from tests.daemon_process import run_cli, write_config
+from tests.media import SAMPLES
 
 
 def refused(tmp_path, toml: str | bytes, command: str = "check-config"):
@@ -87,4 +91,28 @@ def test_a_device_file_as_config_is_refused_not_read_forever():
     from tests.daemon_process import run_cli
     result = run_cli("check-config", "-c", "/dev/zero", timeout=600)
     assert result.returncode == 78
-    assert result.stderr.strip() == "moodcast: /dev/zero: larger than 1 MiB; not a moodcast configuration"
+    assert result.stderr.strip() == ("moodcast: /dev/zero: not a regular file (a character device); "
+                                     "name the configuration file itself")
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_fifo_as_config_is_refused_not_waited_on(tmp_path, command):
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it for reading would wait for ever
+    result = run_cli(command, "-c", str(fifo), timeout=300)
+    assert result.returncode == 78
+    assert result.stderr.strip() == f"moodcast: {fifo}: not a regular file (a FIFO); name the configuration file itself"
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+@pytest.mark.parametrize("key", ["ca_file", "cert_file"])
+def test_a_fifo_as_a_tls_file_is_refused_not_waited_on(tmp_path, command, key):
+    fifo = tmp_path / "tls.pem"
+    os.mkfifo(fifo)
+    config = write_config(tmp_path / "config.toml", SimpleNamespace(host="127.0.0.1", port=8883),
+                          camera={"source": "replay", "path": str(SAMPLES / "01_astronaut.png")},
+                          **{"mqtt.tls": {"enabled": True, key: str(fifo)}})
+    result = run_cli(command, "-c", str(config), timeout=300)
+    assert result.returncode == 78, result.stderr
+    assert f"[mqtt.tls] {key}: {fifo}: not a regular file (a FIFO)" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr

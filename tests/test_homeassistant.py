@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,11 @@ def test_unique_ids_are_stable_and_distinct():
     assert len({cfg["unique_id"] for _, cfg in configs("kitchen")} & set(ids)) == 0
 
 
-@pytest.mark.parametrize("device_id", ["livingroom", "Living Room.Pi-2", "pi@home/üöä", "-x-"])
-def test_ids_and_topics_are_sanitised(device_id):
+@pytest.mark.parametrize("device_id, host", [("livingroom", ""), ("-x-", ""),
+                                             ("", "Living Room.Pi-2"), ("", "pi@home/üöä")])
+def test_ids_and_topics_are_sanitised(monkeypatch, device_id, host):
+    """A configured device_id is clean or refused (test_topics.py); the host name is cut down."""
+    monkeypatch.setattr(socket, "gethostname", lambda: host)
     for topic, cfg in configs(device_id):
         prefix, component, node, key, last = topic.split("/")
         assert (prefix, last) == ("homeassistant", "config")

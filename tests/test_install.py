@@ -267,6 +267,19 @@ def test_without_a_running_systemd_the_unit_is_enabled_for_the_next_boot(pi_root
     assert not link.exists() and f"removed      {link}" in out
 
 
+def test_the_optional_mosquitto_bounds_the_packet_size(pi_root):
+    root = pi_root
+    conf = root / "etc/mosquitto/conf.d/moodcast.conf"
+    install("--root", str(root), "--platform", "pi")
+    assert not conf.exists()  # another broker's configuration is not ours to touch
+    install("--root", str(root), "--platform", "pi", "--with-mosquitto")
+    assert conf.read_bytes() == (REPO / "deploy/mosquitto/moodcast.conf").read_bytes() and mode(conf) == 0o644
+    assert "max_packet_size 65536" in conf.read_text().splitlines()  # checked on a real broker: test_command_faults
+    assert f"unchanged    {conf}" in install("--root", str(root), "--platform", "pi", "--with-mosquitto").stdout
+    out = install("--root", str(root), "--uninstall").stdout
+    assert not conf.exists() and f"removed      {conf}" in out
+
+
 @pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "deploy/examples").glob("*.toml")))
 def test_every_example_merges_into_a_valid_config(root, example):
     platform, camera = {"pi-csi.toml": ("pi", "csi"), "jetson-csi.toml": ("jetson", "csi"),

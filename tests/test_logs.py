@@ -14,10 +14,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
-from moodcast.logs import setup_logging
+from moodcast.logs import RateLimitedLog, setup_logging
 
 LOG_SOME = """
 import logging
@@ -143,3 +144,17 @@ def test_setup_twice_keeps_one_handler_and_the_new_level():
 def test_unknown_level_is_a_clear_error():
     with pytest.raises(ValueError, match="log level must be one of debug, info, warning, error, got 'loud'"):
         setup_logging("loud")
+
+
+def test_a_rate_limited_line_is_written_burst_times_per_interval_then_says_what_it_held_back(caplog):
+    limited = RateLimitedLog(logging.getLogger("moodcast.test"), interval_s=0.5, burst=2)
+    with caplog.at_level(logging.INFO, logger="moodcast.test"):
+        written = [limited.warning("junk", "rejected %d", i) for i in range(1000)]
+        assert limited.info("other kind", "a line of another kind is not held back")
+        time.sleep(0.6)
+        assert limited.warning("junk", "rejected %d", 1000)
+    assert written == [True, True] + [False] * 998
+    assert [r.getMessage() for r in caplog.records] == [
+        "rejected 0", "rejected 1", "a line of another kind is not held back",
+        "rejected 1000 (998 more like this held back in the 0.5 s before)"]
+    assert caplog.records[0].levelno == logging.WARNING and caplog.records[2].levelno == logging.INFO

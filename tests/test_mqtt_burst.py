@@ -1,5 +1,5 @@
 """Bursts of commands against the real daemon and a real Mosquitto: no message is lost to paho's
-queue, and the retained state always ends on the last command."""
+queue, and the retained state always ends on the last command, however long the burst."""
 
 import random
 import time
@@ -17,14 +17,28 @@ BURST = 64  # the daemon takes up to 64 commands between two frames
 
 
 def burst(broker, command: str, values: list[str]) -> None:
+    send(broker, [(command, value) for value in values])
+
+
+def send(broker, commands: list[tuple[str, str]]) -> None:
+    """Publish (name, payload) commands as fast as paho goes, and wait until the broker has them all."""
     client = broker.configure(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"burst-{random.random()}"))
     client.connect(broker.host, broker.port)
     client.loop_start()
-    infos = [client.publish(f"{BASE}/set/{command}", v, qos=1) for v in values]
+    infos = [client.publish(f"{BASE}/set/{name}", payload, qos=1) for name, payload in commands]
     for info in infos:
-        info.wait_for_publish(10)
+        info.wait_for_publish(30)
     client.disconnect()
     client.loop_stop()
+
+
+# every kind of message on set/...: the settings, their aliases, stats, and invalid ones
+MIXED = [("resume", ""), ("paused", "OFF"), ("pause", ""), ("policy", "uplift"), ("policy", "off"),
+         ("policy", "sideways"), ("autoplay", "on"), ("autoplay", "off"), ("snapshot_stats", ""), ("reboot", "now")]
+
+
+def mixed_burst(rng: random.Random, size: int, last: tuple[str, str]) -> list[tuple[str, str]]:
+    return [rng.choice(MIXED) for _ in range(size - 1)] + [last]
 
 
 def retained_state(broker) -> dict:
@@ -88,4 +102,56 @@ def test_retained_state_ends_on_the_last_command_in_20_of_20_bursts_while_paused
             assert len(wait_events(sub, "policy", BURST)) == BURST
             outcomes.append(settles_on(mosquitto, "policy", last))
         assert outcomes == [True] * 20
+        assert daemon.running()
+
+
+def latest_state(sub, key: str, expected, quiet: float = 0.6, timeout: float = 60.0) -> bool:
+    """The daemon's newest state says `expected` once it has published nothing new for `quiet` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = len(sub.messages.get(f"{BASE}/state", []))
+        time.sleep(quiet)
+        states = sub.messages.get(f"{BASE}/state", [])
+        if states and len(states) == count:
+            return states[-1].json().get(key) == expected
+    return False
+
+
+def test_a_burst_of_5000_mixed_commands_ending_on_paused_on_pauses_in_20_of_20(tmp_path, mosquitto, daemon_process):
+    """The issue's privacy case: a long burst of every kind of command, the last `paused ON`. The
+    inbox overflows (and says so), and the camera must end up released every time."""
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    rng = random.Random(25)
+    with Subscriber(mosquitto, [f"{BASE}/state"]) as sub, daemon_process(config) as daemon:
+        sub.wait_for(f"{BASE}/state", timeout=STARTUP)
+        outcomes = []
+        for _ in range(20):
+            sub.clear()
+            publish(mosquitto, f"{BASE}/set/paused", "OFF")  # each trial starts from a running camera
+            sub.wait_for(f"{BASE}/state", lambda m: m.json()["paused"] is False, timeout=20)
+            sub.clear()
+            send(mosquitto, mixed_burst(rng, 5000, ("paused", "ON")))
+            live = latest_state(sub, "paused", True)
+            with Subscriber(mosquitto, [f"{BASE}/state"]) as late:
+                retained = late.wait_for(f"{BASE}/state", lambda m: m.retain, timeout=5).json()["paused"]
+            outcomes.append((live, retained))
+        assert outcomes == [(True, True)] * 20
+        assert daemon.running()
+    assert "command(s) dropped" in daemon.output()  # the bursts did overflow the inbox, and it was said
+
+
+def test_a_burst_of_5000_mixed_commands_ending_on_policy_match(tmp_path, mosquitto, daemon_process):
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    rng = random.Random(26)
+    with Subscriber(mosquitto, [f"{BASE}/state"]) as sub, daemon_process(config) as daemon:
+        sub.wait_for(f"{BASE}/state", timeout=STARTUP)
+        outcomes = []
+        for _ in range(3):
+            sub.clear()
+            publish(mosquitto, f"{BASE}/set/policy", "uplift")
+            sub.wait_for(f"{BASE}/state", lambda m: m.json()["policy"] == "uplift", timeout=20)
+            sub.clear()
+            send(mosquitto, mixed_burst(rng, 5000, ("policy", "match")))
+            outcomes.append(latest_state(sub, "policy", "match") and settles_on(mosquitto, "policy", "match"))
+        assert outcomes == [True] * 3
         assert daemon.running()

@@ -4,8 +4,11 @@ import os
 import signal
 import time
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from bench.mosquitto import Subscriber, make_ca, publish
-from tests.daemon_process import run_cli, write_config
+from tests.daemon_process import STOP, run_cli, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -99,3 +102,25 @@ def test_mqtt_5(tmp_path, mosquitto, daemon_process):
     with Subscriber(mosquitto, [f"{BASE}/#"]) as sub, daemon_process(config):
         assert sub.wait_for(f"{BASE}/availability", timeout=30).text == "online"
         assert sub.wait_for(f"{BASE}/state", timeout=10).json()["mood"]
+
+
+def test_a_flood_of_home_assistant_births_is_logged_once_a_minute(tmp_path, mosquitto, daemon_process):
+    """Whoever may publish homeassistant/status can make the daemon re-announce itself at will: it
+    does (Home Assistant needs it), but says so at most once a minute (10,000 births wrote 3,698 lines)."""
+    config = write_config(tmp_path / "config.toml", mosquitto, camera=LOOP)
+    with Subscriber(mosquitto, [f"{BASE}/state"]) as sub, daemon_process(config) as daemon:
+        sub.wait_for(f"{BASE}/state", timeout=30)
+        client = mosquitto.configure(mqtt.Client(CallbackAPIVersion.VERSION2))
+        client.connect(mosquitto.host, mosquitto.port)
+        client.loop_start()
+        for info in [client.publish("homeassistant/status", "online", qos=1) for _ in range(2000)]:
+            info.wait_for_publish(30)
+        client.disconnect()
+        client.loop_stop()
+        sub.clear()
+        publish(mosquitto, "homeassistant/status", "online")
+        sub.wait_for(f"{BASE}/state", timeout=10)  # the last birth was still answered
+        assert daemon.running()
+        daemon.signal(signal.SIGTERM)
+        daemon.wait(STOP)
+    assert daemon.output().count("Home Assistant came online") == 1

@@ -1,6 +1,9 @@
-"""`moodcast preview -o`: a new 0600 file every time, never written through a symlink, clear errors."""
+"""`moodcast preview -o`: a new 0600 file every time, never written through a symlink or over a FIFO, a
+device, a socket or another user's file, clear errors."""
 
 import os
+import socket
+import stat
 
 import pytest
 
@@ -50,3 +53,49 @@ def test_a_directory_is_a_clear_error(tmp_path, name):
     assert result.returncode == 1
     assert "is a directory; give a file name" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "new").exists()
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="making a device node or another user's file needs root")
+
+
+def test_a_fifo_is_refused_and_left_alone(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    result = preview(tmp_path, str(fifo))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"moodcast: {fifo}: is a FIFO, not a regular file; give a new file name"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_socket_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "s.jpg"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        result = preview(tmp_path, str(path))
+    assert result.returncode == 1 and "is a socket, not a regular file" in result.stderr
+    assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+@needs_root
+def test_a_device_node_is_refused_and_left_alone(tmp_path):
+    """The issue's `-o /dev/null` as root, on a device node of the test's own (never the system's)."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    before = os.lstat(null)
+    result = preview(tmp_path, str(null))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"moodcast: {null}: is a character device, not a regular file; give a new file name"
+    after = os.lstat(null)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (before.st_ino, before.st_mode, os.makedev(1, 3))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@needs_root
+def test_another_users_file_is_not_replaced(tmp_path):
+    theirs = tmp_path / "theirs.jpg"
+    theirs.write_bytes(b"their picture")
+    os.chown(theirs, 65534, 65534)
+    result = preview(tmp_path, str(theirs))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"moodcast: {theirs}: belongs to another user (uid 65534); refusing to replace it"
+    assert theirs.read_bytes() == b"their picture" and theirs.stat().st_uid == 65534

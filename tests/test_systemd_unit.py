@@ -125,6 +125,16 @@ def test_notify_watchdog_restart_policy():
     assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
 
 
+def test_memory_is_bounded_with_headroom():
+    """A hostile broker must not take the Pi's memory; the daemon's own peak must stay far below the bound."""
+    from bench.budgets import BUDGETS
+
+    d = directives(UNIT)
+    limit_mb = int(d["MemoryMax"][0].removesuffix("M"))
+    assert 2 * BUDGETS["rss_mb"] <= limit_mb <= 1024
+    assert d["MemorySwapMax"] == ["0"]
+
+
 def test_exit_code_78_matches_the_config_module():
     from moodcast.config import EX_CONFIG
     assert directives(UNIT)["RestartPreventExitStatus"] == [str(EX_CONFIG)]

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import socket
+import stat
 import sys
 import types
 import typing
@@ -28,7 +29,8 @@ from moodcast.errors import EX_CONFIG, MoodcastError
 from moodcast.labels import MOODS, POLICIES, Policy
 from moodcast.recommend import spotify_links
 from moodcast.recommend.defaults import MOOD_DEFAULTS
-from moodcast.topics import Topics, prefix_problem, sanitise_id
+from moodcast.topics import Topics, device_id_problem, prefix_problem, sanitise_id
+from moodcast.util import NotARegularFile, read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -158,7 +160,7 @@ class MqttConfig:
     port: int = _opt(1883, range=(1, 65535))
     protocol: str = _opt("3.1.1", choices=("3.1.1", "5"))
     prefix: str = _opt("moodcast", check=prefix_problem)
-    device_id: str = _opt("", check=_wire_string(64))  # empty = this machine's host name
+    device_id: str = _opt("", check=lambda v: _wire_string(64)(v) or device_id_problem(v))  # empty = host name
     client_id: str = _opt("", check=_wire_string(128))  # empty = moodcast-<device_id>
     keepalive_s: int = _opt(30, range=(5, 3600))
     username: str = _opt("", check=_wire_string(256))
@@ -319,19 +321,47 @@ def read(path: str | Path) -> dict[str, Any]:
     """The TOML data of a configuration file, unchecked; ConfigError when it cannot be read or parsed."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
+        data, _ = read_regular(path, MAX_CONFIG_BYTES)  # a FIFO or a device is refused, never waited on
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a moodcast configuration")
         return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except NotARegularFile as e:
+        raise ConfigError(f"{path}: {e}; name the configuration file itself") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {str(e)[:200]}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+
+
+def trust_problems(path: str | Path) -> list[str]:
+    """Why someone other than root or this user could change the configuration, one line each: the
+    file writable by group or others or owned by another user, or a directory on its way that others
+    may write to (without the sticky bit: they can replace the file) or that another user owns.
+    Whoever can write it can point the daemon at their broker, or at secret files of their choosing."""
+    try:
+        real = Path(path).resolve()
+        st = real.stat()
+    except OSError:
+        return []  # read() says what is wrong with it
+    ours = (0, os.geteuid())
+    problems = []
+    if st.st_mode & 0o022:
+        who = {0o020: "its group", 0o002: "everyone", 0o022: "its group and everyone"}[st.st_mode & 0o022]
+        problems.append(f"{real} is writable by {who} (mode {st.st_mode & 0o777:04o}); run: chmod go-w {real}")
+    if st.st_uid not in ours:
+        problems.append(f"{real} belongs to another user (uid {st.st_uid}); run: chown root {real}")
+    for directory in real.parents:
+        dst = directory.stat()
+        if dst.st_mode & 0o002 and not dst.st_mode & stat.S_ISVTX:
+            problems.append(f"{directory} is writable by everyone (mode {dst.st_mode & 0o777:04o}): anyone can "
+                            f"replace {real.name}; run: chmod o-w {directory}")
+        if dst.st_uid not in ours:
+            problems.append(f"{directory} belongs to another user (uid {dst.st_uid}), who can replace {real.name}")
+    return problems
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:

@@ -3,7 +3,8 @@
 Callers attach journal fields with `extra`, e.g.
     log.info("mood changed to happy", extra={"MOOD": "happy", "CONFIDENCE": "0.83", "COMPONENT": "tracker"})
 so that `journalctl -u moodcast MOOD=happy` finds the entry. Every record gets a COMPONENT
-(the logger name without the "moodcast." prefix unless the caller gives one).
+(the logger name without the "moodcast." prefix unless the caller gives one). A line that a remote
+party (or a looped replay) can trigger at will goes through a RateLimitedLog.
 
 Three modes, chosen once per setup_logging() call:
 - stderr is the journal ($JOURNAL_STREAM names stderr's device:inode) and systemd-python is
@@ -21,6 +22,9 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+import time
+from dataclasses import dataclass
 
 SYSLOG_IDENTIFIER = "moodcast"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -46,6 +50,53 @@ def native_stderr_to_log(name: str):
             for line in captured.read().decode("utf-8", "replace").splitlines():
                 if line.strip():
                     log.log(logging.DEBUG if line.startswith("INFO: ") else logging.WARNING, "%s", line.strip())
+
+
+@dataclass
+class _Window:
+    started: float
+    lines: int = 0
+    held_back: int = 0
+
+
+class RateLimitedLog:
+    """At most `burst` lines per key every `interval_s`: for the lines that someone else decides how
+    often we write (a flood of junk commands, Home Assistant restarting in a loop, a looped replay of
+    unreadable files). A line after a held-back stretch says how many were held back. Keys name a
+    kind of line ("rejected command"), never something remote: the table of keys stays small."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 60.0, burst: int = 1):
+        self.logger, self.interval_s, self.burst = logger, interval_s, burst
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()  # paho's thread and the frame loop both log
+
+    def log(self, level: int, key: str, msg: str, *args) -> bool:
+        """Log `msg % args` unless `key` has had its lines in this interval; True if it was logged."""
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None or now - window.started >= self.interval_s:
+                held_back = window.held_back if window else 0
+                window = self._windows[key] = _Window(now)
+            else:
+                held_back = 0
+            if window.lines >= self.burst:
+                window.held_back += 1
+                return False
+            window.lines += 1
+        if held_back:
+            msg += f" ({held_back} more like this held back in the {self.interval_s:g} s before)"
+        self.logger.log(level, msg, *args)
+        return True
+
+    def info(self, key: str, msg: str, *args) -> bool:
+        return self.log(logging.INFO, key, msg, *args)
+
+    def warning(self, key: str, msg: str, *args) -> bool:
+        return self.log(logging.WARNING, key, msg, *args)
+
+    def error(self, key: str, msg: str, *args) -> bool:
+        return self.log(logging.ERROR, key, msg, *args)
 
 
 def setup_logging(level: str) -> None:

@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 
 from moodcast.errors import EX_CONFIG, MoodcastError
+from moodcast.util import NotARegularFile, read_regular
 
 MAX_BYTES = 4096  # far above any password, key or token; a 70 KB "password" kills paho's thread
 
@@ -44,28 +45,21 @@ def read_secret(name: str, file: str | os.PathLike | None = None) -> str | None:
 
 
 def _read_file(path: Path, follow: bool) -> str:
-    # O_NONBLOCK: a FIFO must not hang start-up; it is refused below like any non-regular file
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        data, st = read_regular(path, MAX_BYTES, follow)  # a FIFO or a device is refused, never opened
     except FileNotFoundError:
         raise SecretError(f"{path}: secret file does not exist") from None
     except PermissionError:
         raise SecretError(f"{path}: secret file is not readable by this user ({os.getuid()})") from None
+    except NotARegularFile as e:
+        raise SecretError(f"{path}: secret file is {e}") from None
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise SecretError(f"{path}: secret file is a symbolic link; name the file itself "
                               "(or use a systemd credential)") from None
         raise SecretError(f"{path}: cannot open secret file ({e.strerror})") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise SecretError(f"{path}: secret file is not a regular file (a directory, FIFO or device)")
-        if mode & stat.S_IROTH:
-            raise SecretError(f"{path}: secret file is world-readable; run: chmod 600 {path}")
-        data = os.read(fd, MAX_BYTES + 1)
-    finally:
-        os.close(fd)
+    if st.st_mode & stat.S_IROTH:
+        raise SecretError(f"{path}: secret file is world-readable; run: chmod 600 {path}")
     return _check_text(f"{path}: secret file", data)
 
 

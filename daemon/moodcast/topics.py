@@ -6,8 +6,9 @@ and commands under `set/`); `[mqtt] discovery_prefix` starts Home Assistant's
 (`<discovery_prefix>/<component>/moodcast_<device_id>/<key>/config` and `<discovery_prefix>/status`).
 `prefix_problem` is checked once, when the configuration is loaded, so a prefix that would make
 a bad topic stops `check-config` and `run` alike with one line and exit 78; after that the
-prefixes are used as written, never trimmed or checked again. The device id is made topic-safe
-by sanitise_id (Config.device_id). This module imports nothing of moodcast's: config uses it.
+prefixes are used as written, never trimmed or checked again. A configured device id must be
+topic-safe as written (device_id_problem, also at load); the host name, used when it is empty, is
+made so by sanitise_id (Config.device_id). This module imports nothing of moodcast's: config uses it.
 """
 
 from __future__ import annotations
@@ -35,9 +36,20 @@ def prefix_problem(value: str) -> str | None:
 
 
 def sanitise_id(text: str) -> str:
-    """A topic level and Home Assistant id: [a-zA-Z0-9_-] only, never empty."""
+    """A topic level and Home Assistant id: [a-zA-Z0-9_-] only, never empty (for the host name)."""
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in text.strip())
     return cleaned.strip("_") or "moodcast"
+
+
+def device_id_problem(value: str) -> str | None:
+    """Why a configured `[mqtt] device_id` cannot be used, or None. sanitise_id would turn `a/b`, `a+b`,
+    `a#b` and `a b` alike into `a_b`, and ids of only `+`, `#`, `/` or `é` into `moodcast`: two devices
+    would share one set of topics and one Home Assistant device without a word. So a configured id
+    must already be what sanitise_id makes of it; only the host name (an empty id) is cut down."""
+    if not value or sanitise_id(value) == value:
+        return None
+    return (f'expected only letters, digits, "_" and "-", no "_" at either end (it becomes a topic level and a '
+            f'Home Assistant id; cut down to "{sanitise_id(value)}" it could be another device\'s)')
 
 
 @dataclass(frozen=True)

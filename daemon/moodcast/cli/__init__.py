@@ -3,16 +3,26 @@ spotify-auth."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import sys
-import threading
-from pathlib import Path
 
-from moodcast import __version__
-from moodcast.errors import EX_CONFIG, MoodcastError, exit_code
-from moodcast.service.signals import EarlySignals
+from moodcast.service import signals
+
+# `moodcast run` notes SIGINT, SIGTERM and SIGHUP before anything else is imported (argparse and
+# logging take milliseconds, LiteRT and OpenCV seconds on a Pi): a Ctrl-C or a reload asked for
+# meanwhile must not print a KeyboardInterrupt traceback or kill the process (SIGHUP's default
+# action). main() turns them into requests the daemon carries out (service/signals.py).
+if sys.argv[1:2] == ["run"]:
+    signals.remember()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from moodcast import __version__  # noqa: E402
+from moodcast.errors import EX_CONFIG, MoodcastError, exit_code  # noqa: E402
+from moodcast.service.signals import EarlySignals  # noqa: E402
 
 
 def default_config_path() -> str:
@@ -98,10 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `run` takes its signals before the slow imports: an early SIGINT or SIGHUP must not traceback or kill
-    signals = EarlySignals.install() if argv[:1] == ["run"] else None
     args = parse_args(argv)
-    args.signals = signals
+    args.signals = EarlySignals.install() if args.func is cmd_run else None
     try:
         return args.func(args, None if args.func in (cmd_demo,) else load_config(args))
     except MoodcastError as e:
@@ -138,6 +146,7 @@ def overrides(args: argparse.Namespace) -> dict[str, dict]:
 
 def cmd_run(args, cfg) -> int:
     from moodcast.cli.checks import check_detector_model
+    from moodcast.config import trust_problems
     from moodcast.logs import setup_logging
     from moodcast.service.daemon import Daemon
 
@@ -145,6 +154,9 @@ def cmd_run(args, cfg) -> int:
         args.command_parser.error("--fast only applies to --replay PATH")
     check_detector_model(cfg)
     setup_logging(cfg.logging.level)
+    for problem in trust_problems(cfg.source_path):
+        logging.getLogger("moodcast").warning("%s: whoever can change it can point moodcast at their broker or "
+                                              "secrets (moodcast check-config --strict refuses it)", problem)
     daemon = Daemon(cfg, args.signals)
     code = daemon.run()
     if cfg.camera.source == "replay" and not cfg.camera.loop and not daemon.stop_event.is_set():

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 
-from moodcast.config import Config, ConfigError
+from moodcast.config import Config, ConfigError, trust_problems
 from moodcast.secrets import read_secret
 
 
@@ -27,8 +28,10 @@ class Finding(NamedTuple):
 
 def check_setup(cfg: Config) -> list[Finding]:
     name = Path(cfg.source_path).name
-    findings = _camera(cfg) + _mqtt(cfg) + _spotify(cfg)
-    return [Finding(f.level, f"{name}: {f.text}") for f in findings]
+    findings = _camera(cfg) + _mqtt(cfg) + _spotify(cfg) + _state(cfg)
+    trust = [Finding("warning", f"{problem}: whoever can change it can point moodcast at their broker or secrets")
+             for problem in trust_problems(cfg.source_path)]
+    return trust + [Finding(f.level, f"{name}: {f.text}") for f in findings]
 
 
 def check_detector_model(cfg: Config) -> None:
@@ -133,3 +136,18 @@ def _spotify(cfg: Config) -> list[Finding]:
         findings.append(Finding("warning", "[recommendations] autoplay = true, but Spotify is off: no music will "
                                            "start"))
     return findings
+
+
+def _state(cfg: Config) -> list[Finding]:
+    """The settings (privacy pause, policy, autoplay) and the Spotify token are saved in the state directory."""
+    path = cfg.state_dir
+    existing = next(p for p in (path, *path.parents) if p.exists())  # the daemon creates what is missing
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # O_TMPFILE: nothing to clean up, even if killed
+            pass
+    except OSError as e:
+        where = "" if existing == path else f" (it would be created in {existing})"
+        return [Finding("warning", f"[state] dir: {path}{where}: cannot write there ({e.strerror or e}): "
+                                   "the privacy pause, policy and autoplay set by command, and the Spotify token, "
+                                   "cannot be saved and will not survive a restart")]
+    return []

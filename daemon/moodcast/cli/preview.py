@@ -8,6 +8,7 @@ the user asked for it.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
+from moodcast.util import file_kind
 from moodcast.vision.analyzer import Analyzer
 from moodcast.vision.camera import Camera, Frame, make_live_source
 from moodcast.vision.classifier import EmotionClassifier
@@ -82,19 +84,32 @@ def save_preview(cfg: Config, output: str | Path) -> list[str]:
 
 
 def check_output(output: str | Path) -> Path:
+    """Where the preview may go: a new path, or a regular file of this user's (it is replaced, see
+    write_private). Never a directory, a symbolic link, a FIFO, a device or a socket: renaming over
+    /dev/null as root would replace the machine's /dev/null with a camera frame."""
     text = str(output)
     path = Path(output)
     if text.endswith(os.sep) or path.is_dir():
         raise OutputError(f"{text}: is a directory; give a file name, e.g. -o {path / 'moodcast-preview.jpg'}")
-    if path.is_symlink():
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise OutputError(f"{text}: cannot write here ({e.strerror or e})") from None
+    if stat.S_ISLNK(st.st_mode):
         raise OutputError(f"{text}: is a symbolic link; refusing to write a camera frame through it")
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{text}: is {file_kind(st.st_mode)}, not a regular file; give a new file name")
+    if st.st_uid != os.geteuid():
+        raise OutputError(f"{text}: belongs to another user (uid {st.st_uid}); refusing to replace it")
     return path
 
 
 def write_private(path: Path, data: bytes) -> None:
     """A new file, mode 0600, renamed into place: a camera frame is for its owner only. An existing
-    file is replaced, never written into (it keeps neither its content nor its loose mode), and a
-    symlink put there meanwhile is replaced itself, never followed."""
+    regular file of ours is replaced, never written into (it keeps neither its content nor its loose
+    mode); whatever else was put there meanwhile is refused again right before the rename."""
     check_output(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +119,10 @@ def write_private(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        check_output(path)
         os.replace(tmp, path)
     except OSError as e:
-        os.unlink(tmp)
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

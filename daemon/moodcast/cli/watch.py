@@ -7,7 +7,7 @@ import threading
 import time
 
 from moodcast.config import MqttConfig
-from moodcast.mqtt.link import make_client
+from moodcast.mqtt.link import connect_properties, make_client
 
 RETRY_MAX_S = 10.0  # a person is waiting: retry more often than the daemon does
 MAX_PAYLOAD = 65536  # bytes of one message worth reading; moodcast's own are under 2 KB
@@ -126,7 +126,7 @@ def _connect(client, cfg: MqttConfig, stop: threading.Event, out) -> bool:
     delay = cfg.reconnect_min_s
     while not stop.is_set():
         try:
-            client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+            client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s, properties=connect_properties(cfg))
             return True
         except OSError as e:  # refused, unknown host, unreachable, TLS: all OSErrors
             out(f"cannot connect to {cfg.host}:{cfg.port}: {e.strerror or e}; retrying in {delay:g} s (Ctrl-C stops)")

@@ -9,7 +9,8 @@ Node-RED and HA scripts often send JSON.
 from __future__ import annotations
 
 import json
-import queue
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 from moodcast.labels import POLICIES, Policy
@@ -29,7 +30,8 @@ _FALSE = ("off", "false", "0")
 
 
 class Setting(TextEnum):
-    """The run-time settings commands change (state fields and settings.json keys)."""
+    """The run-time settings commands change (state fields and settings.json keys), in the order a
+    batch of commands applies them: the privacy pause first."""
 
     PAUSED = "paused"
     POLICY = "policy"
@@ -89,37 +91,74 @@ class Command:
         return self.value
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """An invalid command, kept for its result event. Not the CommandError itself: its traceback would
+    keep paho's frames alive, and with them the whole payload as it arrived (30 MB, say) until reported."""
+
+    command: str  # the name, shortened if it was junk
+    message: str
+
+
+Result = Command | Rejected  # what one message on <base>/set/... came to
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What arrived since the frame loop last looked.
+
+    `settings`: the newest valid command of each setting, the privacy pause first: the one to apply.
+    `results`: every message in order of arrival (at most CommandInbox.maxsize, the newest), for the
+    `command` events; a settings command there that is not in `settings` was superseded by a newer one."""
+
+    settings: list[Command]
+    results: list[Result]
+
+    def superseded(self, command: Command) -> bool:
+        return command.setting is not None and not any(command is newest for newest in self.settings)
+
+
 class CommandInbox:
-    """Commands from paho's thread to the frame loop, which applies them between frames. A flood beyond
-    `maxsize` is dropped and counted, never blocking paho."""
+    """Commands from paho's thread to the frame loop, which applies them between frames; put() never blocks.
+
+    The last word always wins: each message is validated on arrival and the newest valid value of
+    each setting (pause, policy, autoplay) is kept apart, so no flood can push it out. Only the
+    results waiting to be reported are bounded: beyond `maxsize` the oldest are dropped and counted."""
 
     def __init__(self, maxsize: int = 64):
         self.maxsize = maxsize
-        self._queue: queue.Queue[Incoming] = queue.Queue(maxsize=maxsize)
-        self._dropped = 0  # written by paho's thread
+        self._lock = threading.Lock()
+        self._latest: dict[Setting, Command] = {}
+        self._results: deque[Result] = deque()
+        self._dropped = 0
         self._reported = 0
 
     def put(self, message: Incoming) -> None:
-        """paho's thread: never blocks."""
+        """paho's thread. Parsing is cheap: the payload was cut to MAX_PAYLOAD + 1 bytes on arrival."""
         try:
-            self._queue.put_nowait(message)
-        except queue.Full:
-            self._dropped += 1
+            result: Result = parse_command(message.name, message.payload, message.size)
+        except CommandError as e:
+            result = Rejected(e.command, e.message)
+        with self._lock:
+            if isinstance(result, Command) and result.setting is not None:
+                self._latest[result.setting] = result
+            if len(self._results) >= self.maxsize:
+                self._results.popleft()
+                self._dropped += 1
+            self._results.append(result)
 
     def newly_dropped(self) -> int:
-        """How many were dropped since the last call."""
-        dropped, self._reported = self._dropped - self._reported, self._dropped
+        """How many results were dropped since the last call."""
+        with self._lock:
+            dropped, self._reported = self._dropped - self._reported, self._dropped
         return dropped
 
-    def take(self) -> list[Incoming]:
-        """What is waiting, at most one queue's worth."""
-        messages = []
-        for _ in range(self.maxsize):
-            try:
-                messages.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return messages
+    def take(self) -> Batch:
+        """Everything waiting; the inbox is empty afterwards."""
+        with self._lock:
+            latest, self._latest = self._latest, {}
+            results, self._results = list(self._results), deque()
+        return Batch([latest[s] for s in Setting if s in latest], results)  # Setting lists PAUSED first
 
 
 def parse_command(name: str, payload: bytes, size: int | None = None) -> Command:

@@ -9,7 +9,10 @@ state) used to overflow its queue and lose messages silently, the last state amo
   order, however many updates were made;
 - events and stats queue up to EVENT_BACKLOG, with EVENTS_IN_FLIGHT handed to paho at a time;
   beyond that, and while the broker is away, they are dropped and counted (`dropped`);
-- after a (re)connect, `online` goes out last, once every retained topic is current at the broker.
+- after a (re)connect, `online` goes out last, once every retained topic is current at the broker;
+- a publish the broker refuses (MQTT 5 PUBACK with a failure reason code, e.g. Not authorized by its
+  ACL) is counted (`refused`) and logged once per topic; a refused retained topic is offered again
+  after RETRY_REFUSED_S (or with its next value), so it reaches the broker once the ACL allows it.
 
 One thread hands messages to paho, so no lock of ours is held while paho takes its own.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ import paho.mqtt.client as paho
 log = logging.getLogger("moodcast.mqtt")
 EVENT_BACKLOG = 256  # events waiting for the broker; a burst of 64 commands needs 64
 EVENTS_IN_FLIGHT = 20  # paho's own in-flight window for QoS 1
+RETRY_REFUSED_S = 60.0  # a retained topic the broker refused is offered again after this long
 _SENDING = -1  # a slot's mid while its publish call is under way
 
 
@@ -45,6 +50,7 @@ class _Slot:
     qos: int
     dirty: bool = True
     mid: int | None = None
+    retry_at: float | None = None  # refused by the broker: offered again then (monotonic)
 
     @property
     def idle(self) -> bool:
@@ -58,12 +64,14 @@ class Outbox:
         self._cond = threading.Condition()
         self._slots: dict[str, _Slot] = {}
         self._events: deque[Outgoing] = deque()
-        self._in_flight: dict[int, tuple[str | None, int]] = {}  # mid -> (retained topic or None, qos)
-        self._acked_early: set[int] = set()  # acknowledged before the sender recorded the mid
+        self._in_flight: dict[int, tuple[str | None, Outgoing]] = {}  # mid -> (retained topic or None, message)
+        self._acked_early: dict[int, str] = {}  # mid -> refusal ("" if none): acknowledged before it was recorded
         self._events_in_flight = 0
         self._connected = False
         self._closed = False
         self.dropped = 0  # events and stats that never reached paho
+        self.refused = 0  # publishes the broker answered with a failure reason code
+        self._refused_topics: set[str] = set()  # logged once each (our own topics: a bounded set)
         self._thread = threading.Thread(target=self._run, name="moodcast-mqtt-out", daemon=True)
 
     def start(self) -> None:
@@ -88,7 +96,7 @@ class Outbox:
         with self._cond:
             self._connected = True
             # QoS 0 messages caught by a disconnect are gone (QoS 1 ones paho sends again)
-            for mid in [mid for mid, (_, qos) in self._in_flight.items() if qos == 0]:
+            for mid in [mid for mid, (_, message) in self._in_flight.items() if message.qos == 0]:
                 self._complete(mid)
         self.refresh()
 
@@ -97,19 +105,20 @@ class Outbox:
         with self._cond:
             self._slots.setdefault(self._availability, _Slot(self._online_payload, 1))
             for slot in self._slots.values():
-                slot.dirty = True
+                slot.dirty, slot.retry_at = True, None
             self._cond.notify()
 
     def disconnected(self) -> None:
         with self._cond:
             self._connected = False
 
-    def acknowledged(self, mid: int) -> None:
+    def acknowledged(self, mid: int, refusal: str = "") -> None:
+        """PUBACK (or a QoS 0 publish written); `refusal` is the broker's failure reason code, if any."""
         with self._cond:
             if mid in self._in_flight:
-                self._complete(mid)
+                self._complete(mid, refusal)
             else:
-                self._acked_early.add(mid)
+                self._acked_early[mid] = refusal
             self._cond.notify()
 
     # -- shutdown ------------------------------------------------------------------------------
@@ -128,7 +137,9 @@ class Outbox:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._closed or self._due())
+                while not (self._closed or self._due()):
+                    self._cond.wait(self._until_retry())  # the timeout is computed again after every wake-up
+                    self._offer_refused_again()
                 if self._closed:
                     return
                 batch = self._take()
@@ -144,6 +155,17 @@ class Outbox:
             return False
         # `online` only once every other retained topic is current at the broker
         return topic != self._availability or all(s.idle for t, s in self._slots.items() if t != topic)
+
+    def _until_retry(self) -> float | None:
+        """Seconds until the next refused retained topic is offered again; None when none waits."""
+        times = [slot.retry_at for slot in self._slots.values() if slot.retry_at is not None]
+        return max(0.0, min(times) - time.monotonic()) if times else None
+
+    def _offer_refused_again(self) -> None:
+        now = time.monotonic()
+        for slot in self._slots.values():
+            if slot.retry_at is not None and slot.retry_at <= now:
+                slot.dirty, slot.retry_at = True, None
 
     def _take(self) -> list[tuple[str | None, Outgoing]]:
         batch: list[tuple[str | None, Outgoing]] = []
@@ -172,13 +194,25 @@ class Outbox:
                 self._release(owner)
                 self.dropped += owner is None
                 return
-            self._in_flight[info.mid] = (owner, message.qos)
+            self._in_flight[info.mid] = (owner, message)
             if info.mid in self._acked_early:
-                self._acked_early.discard(info.mid)
-                self._complete(info.mid)
+                self._complete(info.mid, self._acked_early.pop(info.mid))
 
-    def _complete(self, mid: int) -> None:
-        self._release(self._in_flight.pop(mid)[0])
+    def _complete(self, mid: int, refusal: str = "") -> None:
+        owner, message = self._in_flight.pop(mid)
+        if refusal:
+            self._refused(owner, message.topic, refusal)
+        self._release(owner)
+
+    def _refused(self, owner: str | None, topic: str, refusal: str) -> None:
+        self.refused += 1
+        if owner in self._slots and not self._slots[owner].dirty:  # a newer value would be tried anyway
+            self._slots[owner].retry_at = time.monotonic() + RETRY_REFUSED_S
+        if topic not in self._refused_topics:
+            self._refused_topics.add(topic)
+            log.error("the broker refused a publish to %s: %s; check its ACL for this client. Further refusals "
+                      "are only counted (stats: mqtt_denied)%s", topic, refusal,
+                      f"; offered again every {RETRY_REFUSED_S:g} s" if owner else "")
 
     def _release(self, owner: str | None) -> None:
         if owner is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ..config import Config
 from ..labels import MOODS, POLICIES, Policy
+from ..logs import RateLimitedLog
 from ..mqtt.payloads import Event, error_event, iso
 from ..secrets import SecretError, read_secret
 from .playback import Outcome, Player, Want
@@ -53,6 +54,7 @@ class RecommendationService:
         self._timers: dict[str, float] = {}
         self._history = History(self._rc.variety)
         self._counters = Counters()
+        self._limited = RateLimitedLog(log, interval_s=60.0, burst=10)
         self.spotify = _connect_spotify(config)
         self.youtube = _connect_youtube(config)
         self._sources = Sources(config, self.spotify, self.youtube, self._history, self._error)
@@ -204,9 +206,11 @@ class RecommendationService:
             "mood": mood, "policy": str(policy), "profile": profile, "music": len(music), "videos": len(videos),
             "latency_ms": round(total_ms, 1), "api_ms": round(api_ms, 1)}))
         self._counters.recommended(total_ms, api_ms)
-        log.info("recommendation for %s (%s%s): %d music, %d videos in %.0f ms (%.0f ms waiting for APIs)",
-                 mood, policy, f", {profile}" if profile and profile != mood else "", len(music), len(videos),
-                 total_ms, api_ms)
+        # a flood of policy/autoplay commands asks for one each batch: rate-limited like every remote trigger
+        self._limited.info("recommendation", "recommendation for %s (%s%s): %d music, %d videos in %.0f ms "
+                           "(%.0f ms waiting for APIs)", mood, policy,
+                           f", {profile}" if profile and profile != mood else "", len(music), len(videos),
+                           total_ms, api_ms)
 
     # --- playback ----------------------------------------------------------------------------
 

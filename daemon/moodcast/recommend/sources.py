@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import Config
+from ..logs import RateLimitedLog
 from ..mqtt.payloads import iso
 from .music import MusicCatalog
 from .policy import History
@@ -28,6 +29,7 @@ class Sources:
         self._history, self._error = history, on_error
         self._catalog = MusicCatalog(spotify, config.spotify.search_cache_ttl_s, config.state_dir)
         self._phrase_turn: dict[str, int] = {}
+        self._limited = RateLimitedLog(log, interval_s=60.0, burst=3)  # asked for per recommendation, see service
 
     def music(self, profile: str) -> list[dict]:
         result = self._catalog.items(self._rc.moods[profile])
@@ -45,10 +47,10 @@ class Sources:
         phrase = phrases[turn % len(phrases)]
         result = self.youtube.videos(profile, phrase, phrases)
         if result.error:
-            log.warning("%s", result.error)
+            self._limited.warning("youtube error", "%s", result.error)
             self._error("youtube", result.error)
         elif result.note:
-            log.info("%s", result.note)
+            self._limited.info("youtube note", "%s", result.note)
         return result.items
 
     def api_s(self) -> float:

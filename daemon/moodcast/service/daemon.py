@@ -23,8 +23,8 @@ from moodcast import config as config_module
 from moodcast.config import Config
 from moodcast.errors import MoodcastError
 from moodcast.labels import MOODS, NO_FACE
-from moodcast.logs import setup_logging
-from moodcast.mqtt.commands import Command, CommandError, CommandInbox, Incoming, Setting, parse_command
+from moodcast.logs import RateLimitedLog, setup_logging
+from moodcast.mqtt.commands import Batch, Command, CommandError, CommandInbox, Rejected, Result, Setting
 from moodcast.mqtt.link import MqttLink
 from moodcast.mqtt.payloads import Message, State, Stats, command_event, error_event, faces_event, mood_changed
 from moodcast.mqtt.publisher import Publisher
@@ -38,6 +38,7 @@ from moodcast.service.settings import Settings, SettingsFile
 from moodcast.service.signals import EarlySignals
 from moodcast.service.stats import PipelineStats
 from moodcast.service.tracker import MoodChange
+from moodcast.util import remove_stale_temporaries
 from moodcast.vision.analyzer import Analysis, Analyzer
 from moodcast.vision.calibration import Failure
 from moodcast.vision.camera import Camera, Frame, IdleBackoff, Tick, TickReason
@@ -59,6 +60,8 @@ class Daemon:
         self.stop_event = signals.stop if signals else threading.Event()
         self.reload_requested = signals.reload if signals else threading.Event()
         self.notifier = Notifier()
+        # commands come from whoever may publish on the broker: their lines are rate-limited, their events are not
+        self._limited = RateLimitedLog(log, interval_s=60.0, burst=5)
         self.inbox = CommandInbox()
         self.classifier = EmotionClassifier(config.model.path or None, config.model.num_threads)
         self.calibrator = Calibrator(self.classifier, config.state_dir, config.model)
@@ -72,8 +75,12 @@ class Daemon:
         self.link = MqttLink(config.mqtt, config.topics, self.inbox.put) if config.mqtt.enabled else None
         self.publisher = Publisher(self.link, config.mqtt.stats_interval_s)
         self.recommender = RecommendationService(config, self.publisher.publish_body)
+        for stale in remove_stale_temporaries(config.state_dir):  # a kill -9 in the middle of a save
+            log.info("removed %s, left by a process that was killed while saving", stale)
         self.settings_file = SettingsFile(config.state_dir)
         self._restore_settings()
+        # said once the broker is there: an event published before the first connection is dropped
+        self._untold = [error_event("state", self.settings_file.problem)] if self.settings_file.problem else []
         self.history = MoodHistory(config.state_dir)
         self.faces = 0
         self._last_frame_ts = 0.0
@@ -226,38 +233,57 @@ class Daemon:
         fields.update(dropped_frames=self.camera.dropped, rate_fps=round(self.camera.fps, 2),
                       mqtt_reconnects=self.link.reconnects if self.link else 0,
                       mqtt_dropped=self.link.dropped if self.link else 0,
+                      mqtt_denied=self.link.denied if self.link else 0,
                       recommendations=self.recommender.stats(), calibration=self.calibrator.stats())
         self.publisher.publish(Stats(fields))
 
     # -- commands and reload (applied between frames) ---------------------------------------
     def _handle_pending(self) -> None:
+        if self._untold and self.link and self.link.connected.is_set():
+            for event in self._untold:
+                self.publisher.publish(event)
+            self._untold = []
         if self.reload_requested.is_set():
             self.reload_requested.clear()
             self._reload()
         dropped = self.inbox.newly_dropped()
         if dropped:
-            text = f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames"
-            log.warning(text)
+            text = (f"{dropped} command(s) dropped: more than {self.inbox.maxsize} arrived between two frames "
+                    "(the newest value of each setting was still applied)")
+            self._limited.warning("dropped", text)
             self.publisher.publish(error_event("commands", text))
-        results = [event for message in self.inbox.take() for event in self._run_command(message)]
-        if results:
-            # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
-            # once per batch: a burst of commands costs one write
-            self._save_settings()
-            for result in results:
-                self.publisher.publish(result)
-            self._publish_state(force=True)
+        batch = self.inbox.take()
+        if not batch.results and not batch.settings:
+            return
+        # the newest of each setting, once, the privacy pause first: a calibration asked for in the same batch
+        # as a pause is refused, whichever came first
+        caused = [message for command in batch.settings for message in self._apply(command)]
+        events = [event for result in batch.results for event in self._result_events(result, batch)]
+        # saved before anyone hears of it, so a crash right after `paused: true` still keeps the pause;
+        # once per batch: a burst of commands costs one write
+        self._save_settings()
+        for message in caused + events:
+            self.publisher.publish(message)
+        self._publish_state(force=True)
 
-    def _run_command(self, message: Incoming) -> list[Message]:
-        """Apply one command; returns its result event and what followed from it (published once the
-        batch is saved)."""
-        try:
-            command = parse_command(message.name, message.payload, message.size)
-            follow_up = self._apply(command)
-        except CommandError as e:  # e.command: the name, shortened if it was junk
-            log.warning("rejected command %s: %s", e.command, e.message)
-            return [command_event(e.command, False, None, e.message)]
-        return [command_event(command.name, True, command.value, applied_message(command)), *follow_up]
+    def _result_events(self, result: Result, batch: Batch) -> list[Message]:
+        """The `command` event of one message, and what an action (carried out here, in order) caused."""
+        if isinstance(result, Rejected):
+            return [self._rejected(result.command, result.message)]
+        if batch.superseded(result):
+            return [command_event(result.name, True, result.value, f"{applied_message(result)}, then superseded "
+                                                                   "by a newer command")]
+        caused: Sequence[Message] = []
+        if result.setting is None:
+            try:
+                caused = self._apply(result)
+            except CommandError as e:  # e.command: the name, shortened if it was junk
+                return [self._rejected(e.command, e.message)]
+        return [command_event(result.name, True, result.value, applied_message(result)), *caused]
+
+    def _rejected(self, command: str, message: str) -> Message:
+        self._limited.warning("rejected", "rejected command %s: %s", command, message)
+        return command_event(command, False, None, message)
 
     def _apply(self, command: Command) -> Sequence[Message]:
         """Apply a valid command; returns what it caused to publish. CommandError when it cannot apply now."""
@@ -271,7 +297,8 @@ class Daemon:
         if command.name == "reset_calibration":
             return self.calibrator.reset()
         if command.setting is Setting.PAUSED:
-            log.info("privacy pause %s", "on: camera released" if command.switch else "off: capturing again")
+            self._limited.info("pause", "privacy pause %s",
+                               "on: camera released" if command.switch else "off: capturing again")
             if command.switch:
                 self._privacy_pause()
                 return self.calibrator.abort(Failure.PAUSED, "the privacy pause was switched on")
@@ -316,7 +343,7 @@ class Daemon:
         except OSError as e:
             text = (f"cannot save settings to {self.settings_file.path} ({e.strerror or e}): "
                     "they will not survive a restart")
-            log.error(text)
+            self._limited.error("save", text)
             self.publisher.publish(error_event("state", text))
 
     def _reload(self) -> None:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from moodcast.labels import POLICIES, Policy
-from moodcast.util import JsonFile
+from moodcast.util import JsonFile, read_regular
 
 log = logging.getLogger("moodcast")
 FILE_NAME = "settings.json"
@@ -31,17 +31,20 @@ class SettingsFile:
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / FILE_NAME
         self._saved: Settings | None = None
+        self.problem = ""  # why the saved settings could not be restored
 
     def restore(self, defaults: Settings) -> Settings:
         """The saved settings; `defaults` when none were saved. A file that exists but cannot be
-        trusted restores a *paused* camera: losing a privacy pause is worse than an extra pause."""
+        trusted restores a *paused* camera: losing a privacy pause is worse than an extra pause.
+        Then `problem` says why, for an error event once the broker is there."""
         try:
             settings = self._read()
         except FileNotFoundError:
             return defaults
         except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            log.error("%s: unreadable (%s); starting with the privacy pause ON to be safe "
-                      "(send set/paused OFF to resume)", self.path, e)
+            self.problem = (f"{self.path}: unreadable ({e}); starting with the privacy pause ON to be safe "
+                            "(send set/paused OFF to resume)")
+            log.error(self.problem)
             return Settings(True, defaults.policy, defaults.autoplay)
         self._saved = settings
         log.info("restored settings from %s: paused %s, policy %s, autoplay %s", self.path,
@@ -56,8 +59,7 @@ class SettingsFile:
             return None
 
     def _read(self) -> Settings:
-        with self.path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO there must not hang the start
         if len(raw) > MAX_BYTES:
             raise ValueError(f"larger than {MAX_BYTES} bytes")
         return _validate(json.loads(raw.decode("utf-8")))

@@ -24,7 +24,9 @@ import numpy as np
 
 from moodcast.config import CameraConfig
 from moodcast.errors import MoodcastError
-from moodcast.util import TextEnum
+from moodcast.logs import RateLimitedLog
+from moodcast.util import TextEnum, check_regular
+from moodcast.vision.imagesize import image_size
 
 log = logging.getLogger("moodcast.camera")
 LIVE_KEYS = ("max_fps", "idle_after_s", "idle_fps")  # [camera] keys a reload applies without a restart
@@ -43,7 +45,11 @@ def _opencv_errors_only() -> None:
 
 _opencv_errors_only()
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: ffmpeg's "moov atom not found" is our SourceError, once
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # vision.imagesize reads each
+# A replay still larger than this is refused: a 48 MP phone photo passes, a 12000x12000 one (961 MB
+# decoded) does not. Formats other than JPEG are decoded whole before they are shrunk.
+MAX_STILL_PIXELS = 50_000_000
+NAMED_PER_PASS = 10  # unusable stills named in one pass of a replay; the rest are counted
 
 
 class SourceError(MoodcastError):
@@ -144,15 +150,23 @@ class PiCamera:
 
 
 class Replay:
-    """A video file, one image, or a directory of images, as a timeline of segments."""
+    """A video file, one image, or a directory of images, as a timeline of segments.
+
+    A still is checked by its header before it is decoded (vision.imagesize): one larger than
+    MAX_STILL_PIXELS is refused, and one larger than `size` is decoded at 1/2, 1/4 or 1/8 of its size.
+    A still that cannot be shown is named once (at most NAMED_PER_PASS new ones a pass), then only
+    counted: a looped directory of 10,000 broken files wrote 1.93 million warnings in 40 s."""
 
     def __init__(self, path: str | os.PathLike, image_seconds: float, loop: bool, size: tuple[int, int] | None = None):
         self.path, self.image_seconds, self.loop = Path(path), image_seconds, loop
         self.size = size  # (width, height) frames are shrunk to fit, as a camera set to it would deliver
+        self._skipped: dict[Path, tuple[int, int]] = {}  # still -> (mtime_ns, size) when found unusable
+        self._passes = 0
+        self._summaries = RateLimitedLog(log, interval_s=600.0)  # per pass, but at most one each 10 minutes
 
     def check(self) -> None:
         """Decode the first frame now, so a replay that cannot play fails before `online` and READY."""
-        for _ in Replay(self.path, self.image_seconds, loop=False, size=self.size).segments():
+        for _ in self._video() if self._is_video() else self._stills():
             return
         raise SourceError(f"{self.path}: nothing to replay", fatal=True)
 
@@ -167,6 +181,7 @@ class Replay:
         offset = 0.0
         while True:
             end = 0.0
+            self._passes += 1
             for start, end, image in self._video() if self._is_video() else self._stills():
                 yield offset + start, offset + end, image
             offset += end
@@ -176,26 +191,59 @@ class Replay:
     def _is_video(self) -> bool:
         return self.path.is_file() and self.path.suffix.lower() not in IMAGE_SUFFIXES
 
-    def _stills(self) -> Iterator[tuple[float, float, np.ndarray]]:
-        if self.path.is_dir():
-            files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    def _still_files(self) -> list[tuple[Path, os.stat_result]]:
+        if self.path.is_dir():  # only regular files: a FIFO named x.jpg would hang imread
+            with os.scandir(self.path) as entries:
+                files = sorted((Path(e.path), e.stat()) for e in entries
+                               if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file())
             if not files:
                 raise SourceError(f"{self.path}: no images (.jpg, .png, ...) in this directory", fatal=True)
-        elif self.path.is_file():
-            files = [self.path]
-        else:
-            raise SourceError(f"{self.path}: no such file or directory", fatal=True)
-        shown = 0
-        for f in files:
-            image = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if image is None:  # one bad file in a directory must not end the whole replay
-                log.warning("%s: not a readable image; skipped", f)
+            return files
+        try:
+            return [(self.path, check_regular(self.path))]
+        except FileNotFoundError:
+            raise SourceError(f"{self.path}: no such file or directory", fatal=True) from None
+        except OSError as e:
+            raise SourceError(f"{self.path}: {e.strerror or e}", fatal=True) from None
+
+    def _stills(self) -> Iterator[tuple[float, float, np.ndarray]]:
+        files = self._still_files()
+        shown = named = 0
+        problem = ""
+        for f, st in files:
+            if self._skipped.get(f) == (st.st_mtime_ns, st.st_size):  # said before; unchanged since
                 continue
-            yield shown * self.image_seconds, (shown + 1) * self.image_seconds, self._fit(image)
+            image, problem = self._read_still(f)
+            if image is None:  # one bad file in a directory must not end the whole replay
+                self._skipped[f] = (st.st_mtime_ns, st.st_size)
+                named += 1
+                if named <= NAMED_PER_PASS:
+                    log.warning("%s: %s; skipped", f, problem)
+                continue
+            yield shown * self.image_seconds, (shown + 1) * self.image_seconds, image
             shown += 1
         if not shown:
-            text = f"{self.path}: no readable image" if len(files) > 1 else f"{files[0]}: not a readable image"
+            text = f"{self.path}: no readable image" if len(files) > 1 else f"{files[0][0]}: {problem}"
             raise SourceError(text, fatal=True)
+        if shown < len(files):
+            self._summaries.warning("pass", "replay pass %d: %d of %d images skipped (unreadable or too large; the "
+                                    "first of them are named above, once each)", self._passes,
+                                    len(files) - shown, len(files))
+
+    def _read_still(self, path: Path) -> tuple[np.ndarray | None, str]:
+        """(the still fitted to `size`, "") or (None, why it cannot be shown)."""
+        try:
+            with path.open("rb") as f:
+                size = image_size(f)
+        except OSError as e:
+            return None, f"cannot read ({e.strerror or e})"
+        if size is None:
+            return None, "not a readable image"
+        if size[0] * size[1] > MAX_STILL_PIXELS:
+            return None, (f"{size[0]}x{size[1]} pixels is larger than a replay still may be "
+                          f"({MAX_STILL_PIXELS / 1e6:g} megapixels)")
+        image = cv2.imread(str(path), decode_flag(size, self.size))
+        return (None, "not a readable image") if image is None else (self._fit(image), "")
 
     def _video(self) -> Iterator[tuple[float, float, np.ndarray]]:
         cap = cv2.VideoCapture(str(self.path))
@@ -211,6 +259,18 @@ class Replay:
                 ok, image = cap.read()
         finally:
             cap.release()
+
+
+def decode_flag(size: tuple[int, int], target: tuple[int, int] | None) -> int:
+    """cv2.imread's flag for a still of `size` that will be shrunk to fit `target`: decoded at 1/2, 1/4
+    or 1/8 of its size where that is still no smaller than the fitted frame. JPEG decodes reduced
+    directly (a fraction of the memory); other formats are decoded whole and then shrunk."""
+    if target is None:
+        return cv2.IMREAD_COLOR
+    (w, h), (tw, th) = size, target
+    shrink = min(max(w / tw, h / th), max(h / tw, w / th))  # either way round: EXIF may turn it
+    return next((flag for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                                           (2, cv2.IMREAD_REDUCED_COLOR_2)) if shrink >= factor), cv2.IMREAD_COLOR)
 
 
 def make_live_source(cfg: CameraConfig):
@@ -232,6 +292,7 @@ class Camera:
         self.paused = threading.Event()
         self.idle = False  # set by the frame loop (IdleBackoff): nobody in view, analyse at idle_fps
         self.dropped = 0  # live frames that arrived while the loop was busy, never analysed
+        self._replay_source: Replay | None = None
 
     def reconfigure(self, cfg: CameraConfig) -> Callable[[], None]:
         """A reload: the swap to the new rates (LIVE_KEYS), from the next frame on. The other keys need a
@@ -257,7 +318,11 @@ class Camera:
         return 1.0 / self.fps
 
     def replay_source(self) -> Replay:
-        return Replay(self.cfg.path, self.cfg.image_seconds, self.cfg.loop, (self.cfg.width, self.cfg.height))
+        """One Replay for check() and the frames: a still named unusable by check() is not named again."""
+        if self._replay_source is None:
+            c = self.cfg
+            self._replay_source = Replay(c.path, c.image_seconds, c.loop, (c.width, c.height))
+        return self._replay_source
 
     def check(self) -> None:
         """Before start-up: a replay must be playable; a live camera is retried, so it is not opened here."""
