@@ -45,19 +45,12 @@ def fold_state(state: dict, w: float) -> dict:
 
 
 def widen_state(state: dict) -> dict:
-    """A 7-way state_dict -> a joint one whose two heads both start as the trained 7-way head, so a joint run
-    can start from a shipped model (edge_model.handoff) without unlearning what it knows."""
+    """A 7-way torch state_dict -> a joint one whose two heads both start as the trained 7-way head, so a joint
+    run can start from a shipped model (edge_model.handoff) without unlearning what it knows."""
+    import torch
+
     weight, bias = state[f"{OUTPUT_LAYER}.weight"], state[f"{OUTPUT_LAYER}.bias"]
     if is_joint(weight.shape[0]):
         return state
-    cat = np.concatenate if isinstance(weight, np.ndarray) else _torch_cat
-    widened = dict(state)
-    widened[f"{OUTPUT_LAYER}.weight"] = cat([weight, weight])
-    widened[f"{OUTPUT_LAYER}.bias"] = cat([bias, bias])
-    return widened
-
-
-def _torch_cat(parts):
-    import torch
-
-    return torch.cat(parts).clone()
+    return {**state, f"{OUTPUT_LAYER}.weight": torch.cat([weight, weight]),
+            f"{OUTPUT_LAYER}.bias": torch.cat([bias, bias])}
