@@ -158,3 +158,25 @@ def test_the_daemon_publishes_the_minutes_and_the_summary_on_snapshot_stats(tmp_
         latest = sub.messages[f"{base}/history"][-1].json()
         assert latest["face_minutes"] >= first["face_minutes"]
     assert (tmp_path / "state" / FILE_NAME).exists()
+
+
+def test_a_fifo_in_place_of_the_history_is_refused_without_waiting_for_a_writer(tmp_path, caplog):
+    import os
+    import signal
+
+    from moodcast.service.calibration import FILE_NAME as CALIBRATION
+    from moodcast.service.calibration import CalibrationFile
+
+    os.mkfifo(tmp_path / FILE_NAME)
+    os.mkfifo(tmp_path / CALIBRATION)
+    clock = Clock(datetime(2026, 5, 1, 9, 0, tzinfo=BERLIN_SUMMER))
+    signal.alarm(10)  # opening a FIFO for reading waits for a writer: fail instead of hanging the suite
+    try:
+        with caplog.at_level(logging.WARNING):
+            history = MoodHistory(tmp_path, clock)
+        with pytest.raises(OSError, match="not a regular file"):
+            CalibrationFile(tmp_path).read()
+    finally:
+        signal.alarm(0)
+    assert "not a regular file (a FIFO)" in caplog.text
+    assert history.day.summary()["minutes"] == dict.fromkeys(MOODS, 0.0)

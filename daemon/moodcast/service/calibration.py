@@ -29,7 +29,7 @@ from moodcast.mqtt.payloads import (
     error_event,
     iso,
 )
-from moodcast.util import JsonFile
+from moodcast.util import JsonFile, read_regular
 from moodcast.vision.calibration import CalibrationFailed, CalibrationSession, Failure, Offset
 from moodcast.vision.classifier import EmotionClassifier
 
@@ -82,8 +82,7 @@ class CalibrationFile:
     def read(self) -> Stored | None:
         """What the file holds; None when there is none. OSError or ValueError when it cannot be read."""
         try:
-            with self.path.open("rb") as f:
-                raw = f.read(MAX_BYTES + 1)
+            raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO put there must not hang the start
         except FileNotFoundError:
             return None
         if len(raw) > MAX_BYTES:

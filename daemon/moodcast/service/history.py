@@ -23,7 +23,7 @@ from typing import Any
 
 from moodcast.labels import MOODS
 from moodcast.mqtt.payloads import Event, History, daily_summary
-from moodcast.util import JsonFile
+from moodcast.util import JsonFile, read_regular
 
 log = logging.getLogger("moodcast")
 FILE_NAME = "history.json"
@@ -142,8 +142,7 @@ class MoodHistory:
 
     def _restore(self, today: date) -> Day:
         try:
-            with self.path.open("rb") as f:
-                raw = f.read(MAX_BYTES + 1)
+            raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO put there must not hang the start
             day = _parse(json.loads(raw.decode("utf-8")) if len(raw) <= MAX_BYTES else None)
         except FileNotFoundError:
             return Day(today.isoformat())
