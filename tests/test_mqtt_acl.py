@@ -4,9 +4,11 @@ and offers a refused retained topic or subscription again, quietly, until the AC
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +17,9 @@ from moodcast.config import MqttConfig
 from moodcast.mqtt import link as link_module
 from moodcast.mqtt import payloads
 from moodcast.mqtt.link import MqttLink
+from moodcast.service import settings
 from moodcast.topics import Topics
-from tests.daemon_process import STARTUP, STOP, write_config
+from tests.daemon_process import STARTUP, STOP, run_cli, write_config
 from tests.media import SAMPLES
 
 BASE = "moodcast/testcam"
@@ -119,3 +122,38 @@ def test_a_refused_retained_topic_reaches_the_broker_once_the_acl_allows_it(tmp_
         broker.kill()
     lines = [r.getMessage() for r in caplog.records if "refused a publish" in r.getMessage()]
     assert len(lines) == 1 and "offered again every 0.3 s" in lines[0], lines
+
+
+def documented_acl() -> str:
+    """The reference ACL of docs/mqtt.md, as a user would copy it."""
+    text = (Path(__file__).parents[1] / "docs" / "mqtt.md").read_text()
+    section = text.split("## Securing the broker", 1)[1]
+    return section.split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_acl_lets_the_daemon_and_its_cleanup_do_their_whole_job(tmp_path, daemon_process):
+    """Under MQTT 5 every refusal would be logged: none may be. And the cleanup must see the daemon online."""
+    acl = documented_acl()
+    user = acl.splitlines()[0].removeprefix("user ")
+    broker = Mosquitto(tmp_path / "mosquitto", username=user, password="s3cret", acl=acl).start()
+    base = "moodcast/livingroom"
+    try:
+        config = write_config(tmp_path / "config.toml", broker, camera=LOOP,
+                              mqtt={"device_id": "livingroom", "username": user, "protocol": "5",
+                                    "password_file": broker.client_password_file, "stats_interval_s": 1.0})
+        with Subscriber(broker, [f"{base}/availability", f"{base}/set/#"]) as sub, \
+                daemon_process(config) as daemon:
+            sub.wait_for(f"{base}/availability", lambda m: m.text == "online", timeout=STARTUP)
+            publish(broker, f"{base}/set/policy", "uplift")
+            publish(broker, "homeassistant/status", "online")  # Home Assistant restarted: discovery again
+            time.sleep(3)  # state, stats, events and discovery all go out by then
+            refused = run_cli("mqtt-cleanup", "-c", str(config), timeout=600)
+            assert refused.returncode == 1 and "the daemon is online" in refused.stderr, refused.stderr
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(STOP) == 0
+            output = daemon.output()
+    finally:
+        broker.kill()
+    assert "refused" not in output, [line for line in output.splitlines() if "refused" in line]
+    saved = json.loads((tmp_path / "state" / settings.FILE_NAME).read_text())
+    assert saved["policy"] == "uplift"  # the command arrived and was acted on
