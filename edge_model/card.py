@@ -96,7 +96,7 @@ def json_card_fields(facts: dict, key: str) -> dict:
     m, t = facts["metrics"], facts["training"]
     c = t["config"]
     return {
-        "classes": m["classes"], "targets": describe_targets(c["fer2013_mix"]),
+        "classes": m["classes"], "targets": describe_targets(c["fer2013_mix"], c.get("fer2013_head", 0.0)),
         "architecture": c["model"], "width": c["width"], "params": c["params"], "macs": facts["card"]["macs"],
         **{k: facts["files"][key][k] for k in ("file_bytes", "sha256")},
         "data": {"file": m["data"]["path"], "sha256": m["data"]["sha256"],
@@ -197,7 +197,7 @@ def _training(facts: dict) -> str:
     chosen, plain = sel["chosen"], sel["unadjusted"]
     rows = [("Data",
              f"FER2013 Training split, {c['train_faces']:,} faces with FER+ emotion votes; target: "
-             f"{describe_targets(c['fer2013_mix'])}"),
+             f"{describe_targets(c['fer2013_mix'], c.get('fer2013_head', 0.0))}"),
             *_heads_row(c, chosen),
             ("Class imbalance", f"loss weight of a class = (1/prior)^{c['class_weight_power']:g}, normalised; then "
                                 f"post-hoc logit adjustment (logits - tau * log(training prior), Menon et al. 2021) "

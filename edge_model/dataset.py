@@ -97,7 +97,11 @@ def _read_ferplus_csv(path: Path, n_rows: int) -> np.ndarray:
     return np.array([[int(r[c]) for c in FERPLUS_COLUMNS] for r in rows], np.uint8)
 
 
-def describe_targets(fer2013_mix: float) -> str:
-    """The training target in words, for the model's cards (edge_model.train builds it)."""
-    return (f"the FER+ vote distribution (single votes dropped) x {1 - fer2013_mix:g} plus the original FER2013 label "
-            f"x {fer2013_mix:g}")
+def describe_targets(fer2013_mix: float, fer2013_head: float = 0.0) -> str:
+    """The training target in words, for the model's cards (edge_model.train builds it); a joint network
+    (train --fer2013-head) also names its second head, so no card reads as if one target were all."""
+    first = (f"the FER+ vote distribution (single votes dropped) x {1 - fer2013_mix:g} plus the original FER2013 "
+             f"label x {fer2013_mix:g}")
+    if not fer2013_head:
+        return first
+    return f"{first}; a second head learns the original FER2013 label (loss weight {fer2013_head:g})"

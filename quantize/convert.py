@@ -89,7 +89,8 @@ def write_card(path: Path, run_config: dict, kind: str, calibration: int) -> Non
         "(moodcast.vision.preprocess.prepare_face)", "quantization": kind,
         "calibration": f"{calibration} random Training faces" if kind == "int8" else None,
         "architecture": run_config["model"], "width": run_config["width"], "params": run_config["params"],
-        "macs": run_config["macs"], "targets": dataset.describe_targets(run_config["fer2013_mix"]),
+        "macs": run_config["macs"], "targets": dataset.describe_targets(run_config["fer2013_mix"],
+                                                                           run_config.get("fer2013_head", 0.0)),
         "class_weight_power": run_config["class_weight_power"],
         "selection": run_config["selection"], "file_bytes": path.stat().st_size,
         # the prior tau multiplies: with tau it takes the folded adjustment out again (edge_model.handoff)

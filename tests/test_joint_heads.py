@@ -96,6 +96,7 @@ def test_selection_tries_every_head_weight_and_the_exported_model_computes_the_c
     np.testing.assert_allclose(np.stack([exported.predict(xi) for xi in x]), expected, atol=1e-4)
     card = json.loads((tmp_path / "m" / "tiny-int8.json").read_text())
     assert card["selection"]["fer2013_head_weight"] == 0.3
+    assert card["targets"].endswith("; a second head learns the original FER2013 label (loss weight 1)")
 
 
 def test_mirror_averaging_is_measured_on_publictest_and_adopted_only_when_it_pays_and_fits(tmp_path):
