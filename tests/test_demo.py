@@ -46,6 +46,8 @@ def test_watch_lines_are_readable():
     assert describe("homeassistant/sensor/moodcast_kitchen/mood/config",
                     b'{"name":"Mood","default_entity_id":"sensor.moodcast_kitchen_mood"}'
                     ).endswith('HA         discovery      sensor.moodcast_kitchen_mood "Mood"')
+    assert describe("home/ha-discovery/sensor/moodcast_kitchen/mood/config", b"").endswith(
+        "HA         discovery      sensor removed")  # a discovery prefix of two levels
 
 
 def test_watch_says_why_mood_and_faces_differ_for_a_moment():

@@ -43,8 +43,10 @@ def _describe(topic: str, payload: bytes) -> str:
         data = json.loads(text) if text[:1] in "{[" else text
     except ValueError:
         data = text
-    if len(parts) == 5 and kind == "config":  # <discovery_prefix>/<component>/<node>/<key>/config
-        device, kind, data = "HA", "discovery", _discovery(parts[1], data)
+    # <discovery_prefix>/<component>/<node>/<key>/config, the prefix of one level or more; no contract
+    # topic ends in "config"
+    if len(parts) >= 5 and kind == "config":
+        device, kind, data = "HA", "discovery", _discovery(parts[-4], data)
     return f"{time.strftime('%H:%M:%S')} {device:<10} {kind:<14} {_summary(kind, data)}"
 
 
