@@ -89,6 +89,21 @@ def test_a_wrong_password_is_configuration_78(tmp_path, mosquitto_tls):
     assert code == 0 and lines["mqtt"].startswith(f'mqtt     ok: connected as "{mosquitto_tls.username}" over TLS in ')
 
 
+def test_under_mqtt_5_the_probe_logs_in_as_the_daemon_does(tmp_path, mosquitto_tls):
+    """Protocol 5 with the daemon's CONNECT properties (its Maximum Packet Size): the same verdicts."""
+    tls = {"enabled": True, "ca_file": mosquitto_tls.ca_file}
+    login = {"username": mosquitto_tls.username, "protocol": "5"}
+    wrong = config_file(tmp_path, broker(mosquitto_tls, **login, password_file=secret_file(tmp_path, "wrong", "x")),
+                        **{"mqtt.tls": tls})
+    code, lines = online(wrong)
+    assert code == 78 and lines["mqtt"].endswith(f'check [mqtt] username "{mosquitto_tls.username}" and the '
+                                                 "mqtt_password secret"), lines
+    right = config_file(tmp_path, broker(mosquitto_tls, **login, password_file=mosquitto_tls.client_password_file),
+                        **{"mqtt.tls": tls})
+    code, lines = online(right)
+    assert code == 0 and lines["mqtt"].startswith(f'mqtt     ok: connected as "{mosquitto_tls.username}" over TLS in ')
+
+
 def test_a_tls_port_without_tls_is_configuration_78(tmp_path, mosquitto_tls):
     code, lines = online(config_file(tmp_path, broker(mosquitto_tls, username=mosquitto_tls.username,
                                                       password_file=mosquitto_tls.client_password_file)))

@@ -14,7 +14,7 @@ import time
 
 from moodcast.config import ConfigError, MqttConfig
 from moodcast.errors import ServiceUnavailable
-from moodcast.mqtt.link import make_client, speaks_tls, ssl_context
+from moodcast.mqtt.link import connect_properties, make_client, speaks_tls, ssl_context
 
 LOGIN_REFUSED = {134: "Bad user name or password", 135: "Not authorized"}  # MQTT 5 codes (3.1.1's 4 and 5)
 BROKER_BUSY = {136, 137}  # server unavailable, server busy: try again later
@@ -52,7 +52,7 @@ def try_broker(cfg: MqttConfig, client_id: str, timeout_s: float) -> str:
 def _open(client, cfg: MqttConfig, where: str, timeout_s: float) -> None:
     """The name lookup, TCP connection, TLS handshake and CONNECT (paho does them all in connect())."""
     try:
-        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s, properties=connect_properties(cfg))
     except socket.gaierror as e:
         if e.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
             raise ConfigError(f'[mqtt] host: no such host name "{cfg.host}" (a typo? with Home Assistant\'s '
