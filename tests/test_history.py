@@ -109,8 +109,28 @@ def test_midnight_summarises_the_day_and_a_restart_carries_on_within_the_day(tmp
     assert again.day.summary()["minutes"]["happy"] == 3.0
     assert again.day.longest["happy"] == pytest.approx(120)  # a stretch does not run through a restart
 
-    clock.advance(86400)  # the next start is on another day: yesterday's counts are not today's
-    assert MoodHistory(tmp_path, clock).day.summary()["minutes"]["happy"] == 0.0
+    again.save()
+    clock.advance(86400)  # the next start is on another day: yesterday's counts are not today's...
+    later = MoodHistory(tmp_path, clock)
+    assert later.day.summary()["minutes"]["happy"] == 0.0
+    first = stamped(later.observe("happy", True))  # ...but its midnight was missed: its summary goes out now
+    assert [b.get("type") for b in first] == ["daily_summary", None]
+    assert (first[0]["date"], first[0]["complete"], first[0]["minutes"]["happy"]) == ("2026-05-02", True, 3.0)
+    assert first[1]["date"] == "2026-05-03" and first[1]["minutes"]["happy"] == 0.0
+    assert not [m for m in run(later, clock, "happy", 120) if m.kind == "event"]  # once
+    later.save()
+    assert not [m for m in MoodHistory(tmp_path, clock).observe("happy", True) if m.kind == "event"]
+
+
+def test_a_day_saved_after_today_is_a_clock_set_back_and_gets_no_summary(tmp_path):
+    clock = Clock(datetime(2026, 5, 2, 9, 0, tzinfo=BERLIN_SUMMER))
+    history = MoodHistory(tmp_path, clock)
+    run(history, clock, "happy", 60)
+    history.save()
+    clock.advance(-86400)
+    again = MoodHistory(tmp_path, clock)
+    assert not [m for m in again.observe("happy", True) if m.kind == "event"]
+    assert again.day.date == "2026-05-01"
 
 
 def test_a_snapshot_is_today_so_far(tmp_path):

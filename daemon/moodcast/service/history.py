@@ -4,7 +4,9 @@ The daemon tells the history what it shows on every turn of its loop (`observe`)
 the next turn is counted for that mood. Only the seven moods count: no face, uncertain and the
 privacy pause (which shows no_face) count in none of them. The counts reset at local midnight,
 when the day's summary is due; they are saved in the state directory every minute and on a clean
-stop, so a restart within the day carries on from them (a crash loses at most a minute).
+stop, so a restart within the day carries on from them (a crash loses at most a minute). A day whose
+midnight the daemon did not see (it was stopped) gets its summary at the next start, from what was
+saved: the minutes it counted that day.
 
 The clock is a `now` callable returning an aware local datetime, so midnight and restarts can be
 replayed exactly.
@@ -83,7 +85,7 @@ class MoodHistory:
     def __init__(self, state_dir: Path, now: Callable[[], datetime] = local_now):
         self.path = Path(state_dir) / FILE_NAME
         self.now = now
-        self.day = self._restore(now().date())
+        self.day, self._missed = self._restore(now().date())
         self._last: tuple[datetime, str, bool] | None = None  # the previous turn: when, mood, face
         self._published: datetime | None = None
         self._save_failed = False
@@ -101,6 +103,9 @@ class MoodHistory:
             self.day.count(was, had_face, before)
             after = step - before
         out: list[History | Event] = []
+        if self._missed:  # the first turn after a start that found an earlier day saved
+            out.append(self._summarise(self._missed, "the daemon was not running at its midnight; "))
+            self._missed = None
         if now.date().isoformat() != self.day.date:
             out.append(self._new_day(now.date()))
         if after:
@@ -114,7 +119,11 @@ class MoodHistory:
     def _new_day(self, today: date) -> Event:
         """Midnight: the day that ended, summarised; the counts start again."""
         ended, self.day = self.day, Day(today.isoformat())
-        log.info("mood minutes of %s: %s; %d changes, a face in view %.0f min", ended.date,
+        return self._summarise(ended)
+
+    @staticmethod
+    def _summarise(ended: Day, why: str = "") -> Event:
+        log.info("%smood minutes of %s: %s; %d changes, a face in view %.0f min", why, ended.date,
                  ", ".join(f"{m} {v:g}" for m, v in _minutes(ended.seconds).items() if v) or "none",
                  ended.changes, ended.face_seconds / 60)
         return daily_summary(ended.summary(), complete=True)
@@ -140,22 +149,27 @@ class MoodHistory:
                           self.path, e.strerror or e)
             self._save_failed = True
 
-    def _restore(self, today: date) -> Day:
+    def _restore(self, today: date) -> tuple[Day, Day | None]:
+        """Today's counts so far; and an earlier day saved whose summary was never sent (or None)."""
         try:
             raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO put there must not hang the start
             day = _parse(json.loads(raw.decode("utf-8")) if len(raw) <= MAX_BYTES else None)
         except FileNotFoundError:
-            return Day(today.isoformat())
+            return Day(today.isoformat()), None
         except (OSError, ValueError, TypeError) as e:
             log.warning("%s: unreadable mood history (%s); today's minutes start at 0", self.path, e)
-            return Day(today.isoformat())
+            return Day(today.isoformat()), None
         if day.date != today.isoformat():
-            log.info("%s holds %s, not today: today's minutes start at 0", self.path, day.date)
-            return Day(today.isoformat())
+            # the file is rewritten for the new day on the first turn after a midnight, so an earlier
+            # date means that midnight passed while the daemon was stopped; a later one, a clock set back
+            earlier = date.fromisoformat(day.date) < today
+            log.info("%s holds %s, not today: today's minutes start at 0%s", self.path, day.date,
+                     "; its summary goes out now" if earlier else "")
+            return Day(today.isoformat()), day if earlier else None
         # the time the daemon was down is not counted, so a stretch cannot run through it
         day.stretch_mood, day.stretch = None, 0.0
         log.info("restored today's mood minutes from %s", self.path)
-        return day
+        return day, None
 
 
 def _parse(data: object) -> Day:
