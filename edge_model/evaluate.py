@@ -249,6 +249,45 @@ def _pc(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def label_disputes(probs: np.ndarray, split: dataset.Split) -> dict:
+    """Recall of each original FER2013 class, apart on the faces where the FER+ crowd (10 annotators)
+    agrees with the original label and on those where its majority is another class (contempt
+    included); and, over all disputed faces, whom the model sides with. Faces without an emotion
+    majority are in neither group. FER2013-label scores mix both groups: a model that sides with the
+    crowd loses them on the disputed faces alone, which this makes visible."""
+    pred = probs.argmax(axis=1)
+    keep, crowd = dataset.ferplus_eval_rows(split)
+    agreed, disputed = keep & (crowd == split.labels), keep & (crowd != split.labels)
+    out: dict = {"per_class": {}}
+    for c, name in enumerate(FER2013_CLASSES):
+        a, d = agreed & (split.labels == c), disputed & (split.labels == c)
+        out["per_class"][name] = {"agreed_n": int(a.sum()), "agreed_recall": _share(pred[a] == c),
+                                  "disputed_n": int(d.sum()), "disputed_recall": _share(pred[d] == c)}
+    follows_label, follows_crowd = pred[disputed] == split.labels[disputed], pred[disputed] == crowd[disputed]
+    out["all"] = {"agreed_n": int(agreed.sum()), "agreed_top1": _share(pred[agreed] == split.labels[agreed]),
+                  "disputed_n": int(disputed.sum()), "disputed_follows_label": _share(follows_label),
+                  "disputed_follows_crowd": _share(follows_crowd),
+                  "disputed_neither": _share(~follows_label & ~follows_crowd), "unresolved_n": int((~keep).sum())}
+    return out
+
+
+def crowd_answers(split: dataset.Split) -> dict[str, str | None]:
+    """For each original class, the crowd's most frequent answer on the faces where it disagrees."""
+    keep, crowd = dataset.ferplus_eval_rows(split)
+    disputed = keep & (crowd != split.labels)
+    out: dict[str, str | None] = {}
+    for c, name in enumerate(FER2013_CLASSES):
+        answers = crowd[disputed & (split.labels == c)]
+        out[name] = None if not answers.size else (
+            "contempt" if (answers == -1).sum() > np.bincount(answers[answers >= 0], minlength=7).max()
+            else FER2013_CLASSES[int(np.bincount(answers[answers >= 0], minlength=7).argmax())])
+    return out
+
+
+def _share(hits: np.ndarray) -> float | None:
+    return float(hits.mean()) if hits.size else None
+
+
 def agreement(probs: dict) -> dict:
     """Top-1 agreement on all PrivateTest faces: int8 vs float32 (quantization), the trained
     network vs float32 .tflite (conversion)."""
@@ -312,6 +351,7 @@ def main(argv=None) -> int:
 
     for key, m in models.items():
         m["results"] = score(probs[key], rows, in_train)
+        m["label_disputes"] = label_disputes(probs[key], test)
         m["figure"] = f"confusion-{key}.png"
         plot_confusions(m["results"], m["label"], args.out / m["figure"])
 
@@ -325,6 +365,7 @@ def main(argv=None) -> int:
         "classes": list(FER2013_CLASSES),
         "protocols": {"fer2013": {"text": PROTOCOLS["fer2013"], "n": len(test)},
                       "ferplus-majority": {"text": PROTOCOLS["ferplus-majority"], **ferplus_counts(test)}},
+        "crowd_answers_on_disputed_faces": crowd_answers(test),
         "metric_notes": METRIC_NOTES,
         "models": models,
         "agreement": agreement(probs),

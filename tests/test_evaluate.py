@@ -10,7 +10,9 @@ from edge_model import dataset
 from edge_model.card import json_card_fields, render, training_summary
 from edge_model.evaluate import (
     PROTOCOLS,
+    crowd_answers,
     ferplus_counts,
+    label_disputes,
     protocol_rows,
     score,
     to_fer_order,
@@ -122,6 +124,43 @@ def test_fer2013_protocol_scores_every_row_and_contempt_counts_as_a_miss():
     # predicting each FER+ label exactly still misses the contempt face
     fer_plus = np.eye(7)[[HAPPY, SAD, 0, 0, 0, 0, NEUTRAL, SURPRISE]]
     assert score(fer_plus, rows, None)["ferplus-majority"]["accuracy"] == pytest.approx(3 / 4)
+
+
+def disputed_split() -> tuple[dataset.Split, np.ndarray]:
+    """Faces where the crowd agrees with the original label, disagrees, or has no majority; and predictions."""
+    rows = [(ANGRY, votes(anger=8, neutral=2), ANGRY),  # agreed, right
+            (ANGRY, votes(neutral=7, anger=3), NEUTRAL),  # disputed, sides with the crowd
+            (FEAR, votes(neutral=6, fear=4), FEAR),  # disputed, sides with the original label
+            (HAPPY, votes(happiness=10), SAD),  # agreed, wrong
+            (SAD, votes(sadness=5, neutral=5), SAD),  # no majority: in neither group
+            (NEUTRAL, votes(contempt=6, neutral=4), HAPPY)]  # disputed (contempt), sides with neither
+    labels, v, pred = zip(*rows, strict=True)
+    split = dataset.Split(np.zeros((len(rows), 48, 48), np.uint8), np.array(labels), np.array(v, np.uint8))
+    return split, np.eye(7)[list(pred)]
+
+
+def test_label_disputes_split_each_class_by_whether_the_crowd_agrees():
+    split, probs = disputed_split()
+    d = label_disputes(probs, split)
+    third = pytest.approx(1 / 3)
+    assert d["all"] == {"agreed_n": 2, "agreed_top1": 0.5, "disputed_n": 3, "disputed_follows_label": third,
+                        "disputed_follows_crowd": third, "disputed_neither": third, "unresolved_n": 1}
+    assert d["per_class"]["angry"] == {"agreed_n": 1, "agreed_recall": 1.0, "disputed_n": 1, "disputed_recall": 0.0}
+    assert d["per_class"]["fear"] == {"agreed_n": 0, "agreed_recall": None, "disputed_n": 1, "disputed_recall": 1.0}
+    assert crowd_answers(split) == {"angry": "neutral", "disgust": None, "fear": "neutral", "happy": None,
+                                    "sad": None, "surprise": None, "neutral": "contempt"}
+
+
+def test_the_card_shows_each_model_where_the_crowd_agrees_and_where_it_does_not(tmp_path):
+    split, probs = disputed_split()
+    facts = small_facts(tmp_path)
+    assert "## Where the crowd" not in render(facts)  # metrics from before: no section
+    facts["metrics"]["models"]["int8"]["label_disputes"] = label_disputes(probs, split)
+    facts["metrics"]["crowd_answers_on_disputed_faces"] = crowd_answers(split)
+    md = render(facts)
+    assert "## Where the crowd and the original label disagree" in md
+    assert "| angry | 1 | 100.0 % | 1 (neutral) | 0.0 % |" in md
+    assert "int8 .tflite (device): top-1 50.0 % where they agree" in md
 
 
 # --- ten-crop test-time augmentation -------------------------------------------------------------------
