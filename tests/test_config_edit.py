@@ -7,15 +7,14 @@ import difflib
 import os
 import shutil
 import stat
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from moodcast import config
 from moodcast.config_edit import ConfigEditError, set_values
+from tests.other_user import MODE, OTHER_USER, file_another_user_may_not_write, run_python_as_that_user
 
 ROOT = Path(__file__).resolve().parents[1]
 CHOICE = {("spotify", "device_name"): 'Küche "Süd" #2', ("recommendations", "autoplay"): True}
@@ -95,27 +94,20 @@ def test_a_fifo_is_refused_without_hanging(tmp_path):
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
-def test_a_file_this_user_may_not_change_is_named_with_its_owner():
-    """The installed service's case: /etc/moodcast/config.toml belongs to root, spotify-auth runs as moodcast."""
-    directory = Path(tempfile.mkdtemp(prefix="moodcast-edit-"))
-    try:
-        directory.chmod(0o755)
-        path = directory / "config.toml"
-        path.write_text("[spotify]\n")
-        path.chmod(0o644)
+def test_a_file_this_user_may_not_change_is_named_with_its_owner_and_the_fix_offered_says_sudo():
+    """The installed service's case: /etc/moodcast/config.toml belongs to root, spotify-auth runs as moodcast.
+    It cannot write the choice, says why, and offers the set-config command to run as root."""
+    with file_another_user_may_not_write("[spotify]\n") as path:
         code = ("import sys; from moodcast.config_edit import set_values, ConfigEditError\n"
-                "try: set_values(sys.argv[1], {('spotify', 'device_name'): 'Kitchen'})\n"
-                "except ConfigEditError as e: print(e)")
-        other = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
-        if not other:
-            path.chmod(0o444)  # not root: a read-only file of our own stands in
-        result = subprocess.run([*other, sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                                timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-        owner = "root" if other else path.owner()
-        user = "nobody" if other else owner
-        mode = "0644" if other else "0444"
-        assert result.stdout.strip() == f"user {user} may not change {path} (it belongs to {owner}, mode {mode})", \
-            result.stderr
+                "from moodcast.cli.set_config import set_config_command\n"
+                "choice = {('spotify', 'device_name'): 'Küche \"Süd\"', ('recommendations', 'autoplay'): True}\n"
+                "try: set_values(sys.argv[1], choice)\n"
+                "except ConfigEditError as e: print(e)\n"
+                "print(set_config_command(sys.argv[1], choice))")
+        result = run_python_as_that_user(code, str(path))
+        owner, program = path.owner(), Path(sys.executable).with_name("moodcast")
+        assert result.stdout.splitlines() == [
+            f"user {OTHER_USER or owner} may not change {path} (it belongs to {owner}, mode {MODE})",
+            f"sudo {program} set-config -c {path} 'spotify.device_name=Küche \"Süd\"' recommendations.autoplay=true",
+        ], result.stderr
         assert path.read_text() == "[spotify]\n"
-    finally:
-        shutil.rmtree(directory)

@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import subprocess
 import sys
 import time
@@ -143,10 +144,19 @@ def test_without_a_terminal_the_lines_to_paste_are_printed_and_nothing_changes(t
     before = path.read_text()
     script = run_setup(path, interactive=False)
     assert path.read_text() == before
+    command = f"{Path(sys.executable).with_name('moodcast')} set-config -c {path} spotify.device_name=Phone " \
+              "recommendations.autoplay=true"
     assert script.text.endswith(
         "No terminal to ask in, so nothing was changed. To choose the speaker and let music start by itself:\n"
-        f"Put these lines into {path} (each key under its table; on an installed device: sudo nano {path}), then "
-        'restart moodcast:\n  [spotify]\n  device_name = "Phone"\n  [recommendations]\n  autoplay = true')
+        f"Run this to write them into {path}, its comments kept:\n  {command}\nor put these lines into it by hand "
+        '(each key under its table), then restart moodcast:\n  [spotify]\n  device_name = "Phone"\n'
+        "  [recommendations]\n  autoplay = true")
+    done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120)  # as printed
+    assert done.returncode == 0, done.stderr
+    assert path.read_text() == before.replace('device_name = ""               ', 'device_name = "Phone"          ') \
+        .replace("autoplay = false ", "autoplay = true  ")
+    assert config.load(path).spotify.device_name == "Phone" and config.load(path).recommendations.autoplay is True
+
 
 
 def test_a_config_this_user_may_not_change_gets_the_lines_to_paste(tmp_path, spotify):

@@ -41,14 +41,20 @@ class _Unsupported(Exception):
     """A layout this line-based edit does not handle."""
 
 
-def toml_value(value: str | bool) -> str:
-    """A TOML basic string or boolean (JSON's string escapes are TOML's, except DEL, which TOML wants escaped)."""
+Value = str | bool | int | float
+
+
+def toml_value(value: Value) -> str:
+    """A TOML basic string, boolean or number (JSON's string escapes are TOML's, except DEL, which TOML
+    wants escaped; a finite float's repr is a TOML float)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def set_values(path: str | Path, values: Mapping[Setting, str | bool]) -> None:
+def set_values(path: str | Path, values: Mapping[Setting, Value]) -> None:
     """Write `values` into the TOML file at `path`; ConfigEditError when that cannot be done safely."""
     path = Path(path)
     info, text = _read(path)

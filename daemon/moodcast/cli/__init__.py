@@ -1,5 +1,5 @@
-"""The `moodcast` command line: run, check-config, preview, watch, demo, calibrate, mqtt-cleanup, recommend,
-spotify-auth."""
+"""The `moodcast` command line: run, check-config, preview, watch, demo, calibrate, mqtt-cleanup, set-config,
+recommend, spotify-auth."""
 
 from __future__ import annotations
 
@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="even while the device's availability topic says online (a running daemon publishes again)")
     p.set_defaults(func=cmd_mqtt_cleanup)
 
+    p = sub.add_parser("set-config", parents=[common],
+                       help="change settings in the configuration file, its comments kept (sudo for the installed "
+                            "one), e.g. set-config -c /etc/moodcast/config.toml spotify.device_name=Kitchen")
+    p.add_argument("settings", nargs="+", metavar="TABLE.KEY=VALUE",
+                   help="a setting of a [table]: text as it is, true/false, or a number")
+    p.set_defaults(func=cmd_set_config)
+
     from moodcast.cli.recommend import add_commands
     add_commands(sub, parents=[common])
     for command in sub.choices.values():  # after each command's own positionals: `recommend happy FILE`
@@ -138,6 +145,9 @@ def overrides(args: argparse.Namespace) -> dict[str, dict]:
         if args.func is cmd_run:
             camera["realtime"] = not args.fast
         return {"camera": camera}
+    if args.func is cmd_set_config:  # the file with the new values must be valid before one is written
+        from moodcast.cli.set_config import as_overrides, parse_settings
+        return as_overrides(parse_settings(args.settings))
     if args.func is cmd_watch:
         mqtt: dict = {"host": args.host} if args.host else {}
         return {"mqtt": {**mqtt, "port": args.port}} if args.port is not None else {"mqtt": mqtt}
@@ -262,6 +272,19 @@ def cmd_calibrate(args, cfg) -> int:
     if not cfg.mqtt.enabled:
         args.command_parser.error("[mqtt] enabled = false: there is no service to ask; use --camera")
     return calibrate.over_mqtt(cfg, args.reset, out)
+
+
+def cmd_set_config(args, cfg) -> int:
+    from moodcast.cli.set_config import listed, parse_settings, switch_notes
+    from moodcast.config_edit import set_values
+
+    changes = parse_settings(args.settings)
+    set_values(cfg.source_path, changes)
+    print(f"{cfg.source_path}: set {listed(changes)}, comments and layout kept. If moodcast is running, restart it "
+          "to apply: sudo systemctl restart moodcast")
+    for note in switch_notes(changes):
+        print(note)
+    return 0
 
 
 def cmd_mqtt_cleanup(args, cfg) -> int:

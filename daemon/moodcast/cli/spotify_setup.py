@@ -5,7 +5,8 @@ should be on, and writes `[spotify] device_name` and `[recommendations] autoplay
 configuration it was given (moodcast.config_edit: comments and layout kept). Autoplay that an
 earlier command (Home Assistant's switch, `set/autoplay`) saved in the state directory would win
 over config.toml at the next start, so that saved value is changed too. Without a terminal to
-ask in, it prints the devices and the lines to paste, and changes nothing.
+ask in, or where this user may not write the file (the installed one is root's), it prints the
+`moodcast set-config` command that would write them, and the lines to paste, and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 
+from moodcast.cli.set_config import set_config_command
 from moodcast.config import Config
 from moodcast.config_edit import ConfigEditError, Setting, check_editable, set_values, toml_value
 from moodcast.recommend.spotify import Device, SpotifyClient, SpotifyFailure, find_device
@@ -134,8 +136,12 @@ def _show_lines_to_paste(config: Config, devices: list[Device], dialog: Dialog) 
 
 
 def _paste(config: Config, changes: dict[Setting, str | bool]) -> str:
-    lines = [f"Put these lines into {config.source_path} (each key under its table; on an installed device: "
-             f"sudo nano {config.source_path}), then restart moodcast:"]
+    command = set_config_command(config.source_path, changes)
+    if command:
+        lines = [f"Run this to write them into {config.source_path}, its comments kept:", f"  {command}",
+                 "or put these lines into it by hand (each key under its table), then restart moodcast:"]
+    else:
+        lines = [f"Put these lines into {config.source_path} (each key under its table), then restart moodcast:"]
     for (table, key), value in changes.items():
         lines += [f"  [{table}]", f"  {key} = {toml_value(value)}"]
     return "\n".join(lines)
