@@ -28,19 +28,20 @@ def reference(tmp_path) -> Path:
 def test_settings_are_written_with_the_comments_kept(reference):
     before = reference.read_text()
     result = run_cli("set-config", "-c", str(reference), "spotify.device_name=Living Room", "mqtt.port=1884",
-                     "recommendations.autoplay=true", "mood.smoothing=0.7", timeout=120)
+                     "recommendations.autoplay=true", "mood.smoothing=0.7", "recommendations.policy=match",
+                     timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         f'{reference}: set [spotify] device_name = "Living Room" and [mqtt] port = 1884 and [recommendations] '
-        "autoplay = true and [mood] smoothing = 0.7, comments and layout kept. If moodcast is running, restart it "
-        "to apply: sudo systemctl restart moodcast")
+        'autoplay = true and [mood] smoothing = 0.7 and [recommendations] policy = "match", comments and layout '
+        "kept. If moodcast is running, restart it to apply: sudo systemctl restart moodcast")
     assert "wins over the file at start" in result.stdout  # autoplay is a Home Assistant switch too
     loaded = config.load(reference)
-    assert (loaded.spotify.device_name, loaded.mqtt.port, loaded.recommendations.autoplay, loaded.mood.smoothing) \
-        == ("Living Room", 1884, True, 0.7)
+    assert (loaded.spotify.device_name, loaded.mqtt.port, loaded.recommendations.autoplay, loaded.mood.smoothing,
+            loaded.recommendations.policy) == ("Living Room", 1884, True, 0.7, "match")
     after = reference.read_text()
-    assert len(after.splitlines()) == len(before.splitlines())  # every key was there: four lines changed in place
-    assert sum(a != b for a, b in zip(before.splitlines(), after.splitlines(), strict=True)) == 4
+    assert len(after.splitlines()) == len(before.splitlines())  # every key was there: five lines changed in place
+    assert sum(a != b for a, b in zip(before.splitlines(), after.splitlines(), strict=True)) == 5
     assert [line for line in after.splitlines() if line.lstrip().startswith("#")] == \
         [line for line in before.splitlines() if line.lstrip().startswith("#")]
 
@@ -50,6 +51,7 @@ def test_settings_are_written_with_the_comments_kept(reference):
     ("mqtt.port=abc", "set-config: [mqtt] port is a number, not 'abc'"),
     ("mqtt.port=70000", "config.toml: [mqtt] port: expected integer 1–65535, got 70000"),  # the file's own checks
     ("mood.smoothing=nan", "set-config: [mood] smoothing must be a finite number, not 'nan'"),
+    ("recommendations.policy=loud", "config.toml: [recommendations] policy: expected one of"),
     ("spotify.nope=1", "set-config: no setting 'nope' in [spotify]"),
     ("speakers.kitchen=1", "set-config: no table [speakers] in a moodcast configuration"),
     ("recommendations.moods=1", "set-config: [recommendations] moods is not text, true/false or a number: edit the "
@@ -62,7 +64,7 @@ def test_a_bad_setting_is_one_line_78_and_nothing_is_written(reference, word, sa
     before = reference.read_text()
     result = run_cli("set-config", "-c", str(reference), "spotify.device_name=Kitchen", word, timeout=120)
     assert (result.returncode, result.stdout) == (78, "")
-    assert result.stderr == f"moodcast: {says}\n"
+    assert result.stderr.startswith(f"moodcast: {says}") and result.stderr.count("\n") == 1, result.stderr
     assert reference.read_text() == before
 
 

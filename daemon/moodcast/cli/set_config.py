@@ -63,7 +63,9 @@ def _setting_type(table: str, key: str) -> type:
     kind = typing.get_type_hints(section).get(key)
     if kind is None:
         raise ConfigError(f"set-config: no setting {key!r} in [{table}]")
-    if kind not in (str, bool, int, float):
+    if isinstance(kind, type) and issubclass(kind, str):  # a closed set of words (policy): the loader checks it
+        return str
+    if kind not in (bool, int, float):
         raise ConfigError(f"set-config: [{table}] {key} is not text, true/false or a number: edit the file for it")
     return kind
 
