@@ -112,6 +112,18 @@ def test_autoplay_saved_by_an_earlier_command_follows_the_choice(tmp_path, spoti
     assert json.loads(settings.read_text()) == {"paused": False, "policy": "match", "autoplay": True}
 
 
+def test_enter_keeps_the_autoplay_in_effect_even_when_a_switch_saved_it(tmp_path, spotify):
+    """The file says off, Home Assistant's switch said ON (settings.json): the question offers ON, and Enter, or
+    declining the write, leaves the saved switch as it was."""
+    path = config_file(tmp_path, spotify)
+    settings = tmp_path / "state" / "settings.json"
+    settings.write_text(json.dumps({"paused": False, "policy": "match", "autoplay": True}))
+    script = run_setup(path, "2", "", "n")
+    assert any(q.endswith("(autoplay)? [Y/n] ") for q in script.seen), script.seen
+    assert json.loads(settings.read_text())["autoplay"] is True
+    assert "Nothing was changed." in script.seen and script.seen[-1].startswith("Autoplay on")
+
+
 def test_declining_changes_nothing_and_says_so(tmp_path, spotify):
     path = config_file(tmp_path, spotify)
     before = path.read_text()

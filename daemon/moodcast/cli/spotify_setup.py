@@ -46,15 +46,16 @@ def guided_setup(config: Config, oauth, interactive: bool, dialog: Dialog | None
         _show_lines_to_paste(config, devices, dialog)
         return
     device = _choose_device(config, devices, dialog)
-    autoplay = _yes(dialog, "Start fitting music on it by itself when your mood changes (autoplay)?",
-                    config.recommendations.autoplay)
+    saved = SettingsFile(config.state_dir).saved()
+    in_effect = saved.autoplay if saved else config.recommendations.autoplay  # a saved switch wins at start
+    autoplay = _yes(dialog, "Start fitting music on it by itself when your mood changes (autoplay)?", in_effect)
     changes: dict[Setting, str | bool] = {}
     if device != config.spotify.device_name:
         changes[DEVICE] = device
     if autoplay != config.recommendations.autoplay:
         changes[AUTOPLAY] = autoplay
     if changes and not _apply(config, changes, dialog):
-        device, autoplay = config.spotify.device_name, config.recommendations.autoplay
+        device, autoplay = config.spotify.device_name, in_effect
     _sync_saved_autoplay(config, autoplay, dialog)
     dialog.say(_what_happens(config, device, autoplay))
 
