@@ -137,6 +137,16 @@ def test_calibrate_with_the_camera_and_check_config_lists_it(tmp_path):
     assert reset.returncode == 0 and not (tmp_path / "state" / FILE_NAME).exists()
 
 
+def test_a_camera_calibration_that_cannot_be_saved_fails(tmp_path):
+    """With --camera the calibration lives only as long as the command: not saved is not done."""
+    config = write_config(tmp_path / "config.toml", None, camera={**replay(RESTING), "realtime": False},
+                          model=MODEL)
+    (tmp_path / "state" / FILE_NAME).mkdir(parents=True)  # the file's place is taken: the save fails
+    result = moodcast("calibrate", "--camera", str(config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot save the calibration" in result.stdout + result.stderr and "stored in" not in result.stdout
+
+
 def test_calibrate_says_so_when_no_service_answers(tmp_path, mosquitto):
     config = write_config(tmp_path / "config.toml", mosquitto)
     result = moodcast("calibrate", str(config), timeout=120)

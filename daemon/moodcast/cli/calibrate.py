@@ -160,7 +160,7 @@ def with_camera(cfg: Config, reset: bool, out: Out) -> int:
 def _report(events: list[Event], path, out: Out) -> int:
     for event in events:
         out(describe(event.body()))
-    if events[0].type == "calibration_done":
-        out(f"stored in {path}; a running service applies it on systemctl reload moodcast")
-        return 0
-    return 1
+    if events[0].type != "calibration_done" or any(event.type == "error" for event in events):
+        return 1  # failed, or done but not saved: this process ends, and with it the calibration
+    out(f"stored in {path}; a running service applies it on systemctl reload moodcast")
+    return 0
