@@ -199,7 +199,7 @@ class Calibrator:
             self.file.save(stored)
         except OSError as e:  # applied all the same: a calibration that works until a restart beats none
             text = (f"cannot save the calibration to {self.file.path} ({e.strerror or e}): it applies until "
-                    "the next restart")
+                    "the next restart or reload")
             log.error(text)
             events.append(error_event("state", text))
         self.stored = stored
