@@ -21,6 +21,7 @@ from pathlib import Path
 
 from moodcast.config import MAX_CONFIG_BYTES
 from moodcast.errors import EX_CONFIG, MoodcastError
+from moodcast.util import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,10 +96,8 @@ def check_editable(path: str | Path) -> os.stat_result:
 def _read(path: Path) -> tuple[os.stat_result, str]:
     info = check_editable(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
+        data, _ = read_regular(path, MAX_CONFIG_BYTES, follow=False)
+    except OSError as e:  # NotARegularFile too: a FIFO put there since check_editable
         raise ConfigEditError(f"{path}: cannot read it ({e.strerror or e})") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigEditError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a moodcast configuration")

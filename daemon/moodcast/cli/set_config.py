@@ -78,7 +78,7 @@ def as_overrides(changes: dict[Setting, Value]) -> dict[str, dict[str, Value]]:
     return nested
 
 
-def listed(changes: dict[Setting, Value]) -> str:
+def listed(changes: Mapping[Setting, Value]) -> str:
     return " and ".join(f"[{table}] {key} = {toml_value(value)}" for (table, key), value in changes.items())
 
 

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 
-from moodcast.cli.set_config import set_config_command
+from moodcast.cli.set_config import listed, set_config_command
 from moodcast.config import Config
 from moodcast.config_edit import ConfigEditError, Setting, check_editable, set_values, toml_value
 from moodcast.recommend.spotify import Device, SpotifyClient, SpotifyFailure, find_device
@@ -102,10 +102,6 @@ def _yes(dialog: Dialog, question: str, default: bool) -> bool:
     return default
 
 
-def _listed(changes: dict[Setting, str | bool]) -> str:
-    return " and ".join(f"[{table}] {key} = {toml_value(value)}" for (table, key), value in changes.items())
-
-
 def _apply(config: Config, changes: dict[Setting, str | bool], dialog: Dialog) -> bool:
     """Write the changes (asked first), or show them to paste where this user may not; False: declined."""
     path = config.source_path
@@ -115,7 +111,7 @@ def _apply(config: Config, changes: dict[Setting, str | bool], dialog: Dialog) -
         dialog.say(f"{e}.")
         dialog.say(_paste(config, changes))
         return True
-    if not _yes(dialog, f"Write {_listed(changes)} into {path}?", True):
+    if not _yes(dialog, f"Write {listed(changes)} into {path}?", True):
         dialog.say("Nothing was changed.")
         return False
     try:
