@@ -193,9 +193,15 @@ class Replay:
 
     def _still_files(self) -> list[tuple[Path, os.stat_result]]:
         if self.path.is_dir():  # only regular files: a FIFO named x.jpg would hang imread
+            files = []
             with os.scandir(self.path) as entries:
-                files = sorted((Path(e.path), e.stat()) for e in entries
-                               if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file())
+                for e in entries:
+                    if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file():
+                        try:
+                            files.append((Path(e.path), e.stat()))
+                        except OSError:  # gone since the listing (a folder being synced): not a fault
+                            continue
+            files.sort()
             if not files:
                 raise SourceError(f"{self.path}: no images (.jpg, .png, ...) in this directory", fatal=True)
             return files
