@@ -327,7 +327,7 @@ def _before_after(m: dict) -> str:
     fer = m["models"].get("fer", {}).get("results")
     rows = []
     for name, protocol, key, goal in GOALS:
-        shown = _lowest_recall if key == "min_recall" else (lambda r, p=protocol, k=key: pc(r[k]))
+        shown = _lowest_recall if key == "min_recall" else (lambda r, k=key: pc(r[k]))
         rows.append((name, shown(before[protocol]), shown(after[protocol]),
                      shown(fer[protocol]) if fer else "n/a", f">= {100 * goal:g} %",
                      "met" if after[protocol][key] >= goal else "missed"))

@@ -275,12 +275,12 @@ def crowd_answers(split: dataset.Split) -> dict[str, str | None]:
     """For each original class, the crowd's most frequent answer on the faces where it disagrees."""
     keep, crowd = dataset.ferplus_eval_rows(split)
     disputed = keep & (crowd != split.labels)
+    names = [*FER2013_CLASSES, "contempt"]  # contempt (-1) counted last: it wins only a strict majority over ties
     out: dict[str, str | None] = {}
     for c, name in enumerate(FER2013_CLASSES):
         answers = crowd[disputed & (split.labels == c)]
-        out[name] = None if not answers.size else (
-            "contempt" if (answers == -1).sum() > np.bincount(answers[answers >= 0], minlength=7).max()
-            else FER2013_CLASSES[int(np.bincount(answers[answers >= 0], minlength=7).argmax())])
+        counts = np.bincount(np.where(answers < 0, len(FER2013_CLASSES), answers), minlength=len(names))
+        out[name] = names[int(counts.argmax())] if answers.size else None
     return out
 
 
