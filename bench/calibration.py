@@ -28,6 +28,7 @@ import numpy as np
 
 from edge_model import dataset
 from edge_model.calibration import SPLIT, ferplus_neutral, log_probabilities
+from moodcast.labels import FER2013_CLASSES
 from moodcast.vision.calibration import MIN_FACES, CalibrationFailed, CalibrationSession
 from moodcast.vision.classifier import EmotionClassifier
 
@@ -47,6 +48,9 @@ class Faces:
 
 def load(data: Path, model: Path | None) -> Faces:
     classifier = EmotionClassifier(model, num_threads=2)
+    if tuple(classifier.labels) != tuple(FER2013_CLASSES):  # outputs are compared with FER2013 class ids below
+        raise SystemExit(f"bench.calibration: the model's labels {list(classifier.labels)} are not in FER2013's "
+                         f"order {list(FER2013_CLASSES)}")
     split = dataset.load(data)[SPLIT]
     keep, fer = dataset.ferplus_eval_rows(split)
     return Faces(log_probabilities(classifier, split.images), np.where(keep, fer, -2), split.labels,
