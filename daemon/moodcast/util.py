@@ -12,6 +12,7 @@ import re
 import stat
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("moodcast")
 
@@ -123,6 +124,15 @@ class JsonFile:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+
+    def read(self, limit: int) -> Any:
+        """The stored JSON, strictly, for files that must not be guessed at: FileNotFoundError when there
+        is none, OSError for a FIFO or device put there (refused, never waited on), ValueError when it
+        is over `limit` bytes or not UTF-8 JSON."""
+        raw, _ = read_regular(self.path, limit)
+        if len(raw) > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        return json.loads(raw.decode("utf-8"))  # UnicodeDecodeError and JSONDecodeError are ValueErrors
 
     def load(self) -> dict:
         """The stored object, or {} when the file is missing or unreadable (a cache can be rebuilt)."""

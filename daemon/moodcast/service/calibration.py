@@ -9,7 +9,6 @@ something for the model that measured it. The arithmetic is in moodcast.vision.c
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -29,7 +28,7 @@ from moodcast.mqtt.payloads import (
     error_event,
     iso,
 )
-from moodcast.util import JsonFile, read_regular
+from moodcast.util import JsonFile
 from moodcast.vision.calibration import CalibrationFailed, CalibrationSession, Failure, Offset
 from moodcast.vision.classifier import EmotionClassifier
 
@@ -82,12 +81,10 @@ class CalibrationFile:
     def read(self) -> Stored | None:
         """What the file holds; None when there is none. OSError or ValueError when it cannot be read."""
         try:
-            raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO put there must not hang the start
+            data = JsonFile(self.path).read(MAX_BYTES)  # a FIFO put there must not hang the start
         except FileNotFoundError:
             return None
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"larger than {MAX_BYTES} bytes")
-        return _parse(json.loads(raw.decode("utf-8")))  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return _parse(data)
 
     def load(self, model_sha256: str, labels: tuple[str, ...]) -> Stored | None:
         """The stored calibration for this model, or None: missing, unreadable or made for another model

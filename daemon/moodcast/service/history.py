@@ -14,7 +14,6 @@ replayed exactly.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 
 from moodcast.labels import MOODS
 from moodcast.mqtt.payloads import Event, History, daily_summary
-from moodcast.util import JsonFile, read_regular
+from moodcast.util import JsonFile
 
 log = logging.getLogger("moodcast")
 FILE_NAME = "history.json"
@@ -152,8 +151,7 @@ class MoodHistory:
     def _restore(self, today: date) -> tuple[Day, Day | None]:
         """Today's counts so far; and an earlier day saved whose summary was never sent (or None)."""
         try:
-            raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO put there must not hang the start
-            day = _parse(json.loads(raw.decode("utf-8")) if len(raw) <= MAX_BYTES else None)
+            day = _parse(JsonFile(self.path).read(MAX_BYTES))  # a FIFO put there must not hang the start
         except FileNotFoundError:
             return Day(today.isoformat()), None
         except (OSError, ValueError, TypeError) as e:

@@ -7,13 +7,12 @@ read back before the camera opens. config.toml gives the defaults until a comman
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from moodcast.labels import POLICIES, Policy
-from moodcast.util import JsonFile, read_regular
+from moodcast.util import JsonFile
 
 log = logging.getLogger("moodcast")
 FILE_NAME = "settings.json"
@@ -59,10 +58,7 @@ class SettingsFile:
             return None
 
     def _read(self) -> Settings:
-        raw, _ = read_regular(self.path, MAX_BYTES)  # a FIFO there must not hang the start
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"larger than {MAX_BYTES} bytes")
-        return _validate(json.loads(raw.decode("utf-8")))
+        return _validate(JsonFile(self.path).read(MAX_BYTES))  # a FIFO there must not hang the start
 
     def save(self, settings: Settings) -> None:
         """Write if changed (temporary file, fsync, rename); raises OSError."""
