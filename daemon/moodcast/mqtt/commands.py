@@ -22,8 +22,8 @@ MAX_NAME = 64  # characters of a command name kept; the longest real one has 17
 # pause/resume ignore their payload; `paused` takes ON/OFF so a Home Assistant switch (one
 # command topic) can drive the privacy pause. The actions (snapshot_stats, calibrate,
 # reset_calibration) ignore theirs: a Home Assistant button sends PRESS.
-COMMANDS = ("pause", "resume", "paused", "policy", "autoplay", "snapshot_stats", "calibrate", "reset_calibration")
 ACTIONS = ("snapshot_stats", "calibrate", "reset_calibration")
+COMMANDS = ("pause", "resume", "paused", "policy", "autoplay", *ACTIONS)
 
 _TRUE = ("on", "true", "1")
 _FALSE = ("off", "false", "0")
